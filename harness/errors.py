@@ -1,0 +1,21 @@
+"""Exception types whose names drive the report categories (see harness/report.py)."""
+
+
+class HarnessError(Exception):
+    """A problem in the harness or its configuration, not in Datadog."""
+
+
+class ConfigError(HarnessError):
+    """Bad targets file, .env or option; shown as one line and a usage-error exit."""
+
+
+class ConformanceFailure(AssertionError):
+    """A MUST-level check failed: Datadog (or the emulator) broke a requirement."""
+
+
+class TargetUnavailable(Exception):
+    """Datadog could not be reached, timed out, or answered 5xx/429 where a result was needed."""
+
+
+class LoginFailed(Exception):
+    """The browser could not log in (bad credentials, MFA, unknown page)."""
