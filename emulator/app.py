@@ -1,0 +1,178 @@
+"""The emulator's ASGI application: one app for every host of every site, routed by Host header."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from types import SimpleNamespace
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from harness.errors import ConfigError
+from harness.scopes import load_catalogue
+
+from . import api, control, oauth, web
+from .http import Ctx, HTTPFailure, dd_errors
+from .rules import RuleSet
+from .state import Store
+
+log = logging.getLogger("ddoauth.emulator")
+
+CONTROL_PREFIX = "/_emulator/"
+DEFAULT_RATE_LIMIT = {"limit": 6000, "period": 60}
+
+WEB_ROUTES = {
+    "/": {"GET": web.home},
+    "/account/login": {"GET": web.login_get, "POST": web.login_post},
+    "/account/login/mfa": {"GET": web.mfa_get, "POST": web.mfa_post},
+    "/account/logout": {"GET": web.logout},
+    "/oauth2/v1/authorize": {"GET": web.authorize_get, "POST": web.authorize_post},
+}
+API_ROUTES = {
+    "/oauth2/v1/token": {"POST": oauth.token},
+    "/api/v2/oauth2/token": {"POST": oauth.token},  # alias seen in Datadog's newer native clients
+    "/oauth2/v1/revoke": {"POST": oauth.revoke},
+    "/api/v1/validate": {"GET": api.validate},
+    "/api/v2/series": {"POST": api.series_v2},
+    "/api/v1/check_run": {"POST": api.check_run},
+    "/api/v2/logs/events": {"GET": api.logs_events},
+    "/api/v2/oauth2/.well-known/sites": {"GET": api.well_known_sites},
+}
+LOGS_ROUTES = {
+    "/api/v2/logs": {"POST": api.logs_intake},
+    "/v1/input": {"POST": api.logs_intake},
+}
+RATE_BUCKETS = {"/oauth2/v1/token": "oauth_token", "/api/v2/oauth2/token": "oauth_token",
+                "/oauth2/v1/revoke": "oauth_revoke"}
+
+
+class EmulatorApp:
+    def __init__(self, store: Store, control_api: bool = True):
+        self.store = store
+        self.control_api = control_api
+        self.state = SimpleNamespace(rules=RuleSet())
+        self._windows: dict[tuple, list] = {}  # (site, bucket) -> [window index, count]
+        load_catalogue()  # fail at start, not on the first request
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        scope["app"] = self
+        request = Request(scope, receive)
+        host = (request.headers.get("host") or "").split(":")[0].lower()
+        path = scope["path"]
+        response = await self._handle(request, host, path, send)
+        if response is None:  # connection dropped on purpose
+            return
+        self.store.request_log.append({"ts": self.store.now(), "host": host, "method": request.method,
+                                       "path": path, "status": response.status_code})
+        await response(scope, receive, send)
+
+    async def _handle(self, request: Request, host: str, path: str, send) -> Response | None:
+        if path.startswith(CONTROL_PREFIX):
+            if not self.control_api:
+                return dd_errors(404, "Not found")
+            site = self.store.registry.by_host(host) or next(iter(self.store.registry))
+            return await control.dispatch(Ctx(request, self.store, site, "control"), path[len(CONTROL_PREFIX):])
+        site = self.store.registry.by_host(host)
+        if site is None:
+            return dd_errors(421, f"Misdirected request: {host or '(no host)'} is not a Datadog host")
+        rule = self.state.rules.first_match(host, request.method, path)
+        if rule is not None:
+            if rule.delay_ms:
+                await asyncio.sleep(rule.delay_ms / 1000)
+            if rule.drop:
+                # Start an answer that never finishes: the client sees the connection cut mid-response.
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-length", b"1000"), (b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": b'{"partial"', "more_body": True})
+                return None
+            if rule.status is not None:
+                body = rule.body if rule.body is not None else {"errors": ["Injected by emulator rule"]}
+                resp = JSONResponse(body, status_code=int(rule.status), headers=rule.headers)
+                return resp
+        role = self._role(site, host)
+        ctx = Ctx(request, self.store, site, role)
+        rate = self._rate(site, path) if role == "api" else None
+        if rate is not None and rate[0]:
+            return self._apply(dd_errors(429, "Too many requests"), rate[1])
+        try:
+            resp = await self._route(ctx, path)
+        except HTTPFailure as failure:
+            resp = failure.response
+        except ConfigError as exc:
+            resp = dd_errors(400, str(exc))
+        except Exception:  # never a traceback on the wire; the log keeps it
+            log.exception("emulator handler failed for %s %s%s", request.method, host, path)
+            resp = dd_errors(500, "Internal Server Error")
+        return self._apply(resp, rate[1]) if rate is not None else resp
+
+    @staticmethod
+    def _role(site, host: str) -> str:
+        if host == site.web_host:
+            return "web"
+        if host == site.api_host:
+            return "api"
+        if host == site.logs_intake_host:
+            return "logs"
+        return "events"
+
+    async def _route(self, ctx: Ctx, path: str) -> Response:
+        method = ctx.request.method
+        table = {"web": WEB_ROUTES, "api": API_ROUTES, "logs": LOGS_ROUTES}.get(ctx.role, {})
+        if path in table:
+            handler = table[path].get(method)
+            if handler is None:
+                return dd_errors(405, "Method Not Allowed")
+            return await handler(ctx)
+        if ctx.role == "api":
+            match = load_catalogue().endpoint_for(method, path)
+            if match is not None:
+                endpoint, params = match
+                return await api.collection_endpoint(ctx, endpoint, params)
+            if any(load_catalogue().endpoint_for(m, path) for m in ("GET", "POST", "DELETE", "PUT", "PATCH")
+                   if m != method):
+                return dd_errors(405, "Method Not Allowed")
+        return dd_errors(404, "Not found")
+
+    # ---- rate limits -------------------------------------------------------------------------
+    def _bucket(self, path: str) -> str:
+        if path in RATE_BUCKETS:
+            return RATE_BUCKETS[path]
+        match = load_catalogue().endpoint_for("GET", path) or load_catalogue().endpoint_for("POST", path)
+        return match[0].id if match else "api"
+
+    def _rate(self, site, path: str) -> tuple[bool, dict]:
+        """Count this request in its calendar-aligned window; (over the limit?, headers)."""
+        store = self.store
+        bucket = self._bucket(path)
+        conf = store.behaviour.rate_limits.get(bucket) or store.behaviour.rate_limits.get("*") or DEFAULT_RATE_LIMIT
+        limit, period = int(conf["limit"]), int(conf["period"])
+        now = store.now()
+        window = math.floor(now / period)
+        key = (site.key, bucket)
+        state = self._windows.get(key)
+        if state is None or state[0] != window:
+            state = self._windows[key] = [window, 0]
+        state[1] += 1
+        headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Period": str(period),
+                   "X-RateLimit-Remaining": str(max(0, limit - state[1])),
+                   "X-RateLimit-Reset": str(max(1, int(period - (now % period)))), "X-RateLimit-Name": bucket}
+        if store.behaviour.has("rate_limit_headers_missing"):
+            headers = {}
+        return state[1] > limit, headers
+
+    @staticmethod
+    def _apply(resp: Response, headers: dict) -> Response:
+        for k, v in headers.items():
+            resp.headers[k] = v
+        return resp

@@ -1,0 +1,121 @@
+"""Switches for behaviour Datadog's docs leave open, and the catalogue of named server defects.
+
+Switches are documented-compatible variants: the harness must pass on every combination.
+Defects are plausible Datadog regressions: the harness must fail on each, with the right test.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from harness.errors import ConfigError
+
+# name -> allowed values (first = default). Each stands in for an UNCONFIRMED point of the fact sheet.
+SWITCHES: dict[str, tuple] = {
+    # token-endpoint error body: RFC 6749 {"error","error_description"} or Datadog {"errors":["<error> - <desc>"]}
+    "token_error_body": ("rfc", "datadog"),
+    # callback `site`: full origin (https://app.datadoghq.eu) or bare host (app.datadoghq.eu)
+    "site_param": ("origin", "host"),
+    # refresh: same refresh token back / a new one with the old still valid / a new one, old invalid
+    "refresh_rotation": ("none", "rotate_keep", "rotate_invalidate"),
+    # refresh response may omit refresh_token when it is not rotated (datadog-ci handles that)
+    "refresh_response_omits_refresh_token": (False, True),
+    # status for an expired access token on the API
+    "expired_token_status": (403, 401),
+    # HTTP Basic client authentication at token/revoke
+    "basic_auth": (False, True),
+    # PKCE for confidential clients: required, or optional ("if PKCE is enabled")
+    "pkce": ("required", "optional"),
+    # callback also carries client_id (older partner sample)
+    "callback_client_id": (False, True),
+    # US1 shows a region picker before login when there is no session
+    "site_picker": ("us1_without_session", "never"),
+    # revoke with another client's token: 200 and nothing happens, or 400 unauthorized_client
+    "revoke_foreign_token": ("ignore", "reject"),
+}
+
+
+@dataclass
+class Behaviour:
+    token_error_body: str = "rfc"
+    site_param: str = "origin"
+    refresh_rotation: str = "none"
+    refresh_response_omits_refresh_token: bool = False
+    expired_token_status: int = 403
+    basic_auth: bool = False
+    pkce: str = "required"
+    callback_client_id: bool = False
+    site_picker: str = "us1_without_session"
+    revoke_foreign_token: str = "ignore"
+    rate_limits: dict = field(default_factory=dict)  # bucket -> {"limit": n, "period": s}
+    defects: set = field(default_factory=set)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["defects"] = sorted(self.defects)
+        return d
+
+    def update(self, changes: dict) -> None:
+        names = {f.name for f in fields(self)}
+        for key, value in changes.items():
+            if key not in names:
+                raise ConfigError(f"unknown behaviour switch {key!r}; known: {', '.join(sorted(SWITCHES))}, rate_limits")
+            if key in SWITCHES and value not in SWITCHES[key]:
+                raise ConfigError(f"behaviour {key}: {value!r} is not one of {list(SWITCHES[key])}")
+            if key == "rate_limits":
+                if not isinstance(value, dict) or not all(
+                    isinstance(v, dict) and int(v.get("limit", 0)) > 0 and int(v.get("period", 0)) > 0
+                    for v in value.values()
+                ):
+                    raise ConfigError("behaviour rate_limits: {bucket: {limit: >0, period: >0 seconds}}")
+            if key == "defects":
+                value = set(value)
+                unknown = value - set(DEFECTS)
+                if unknown:
+                    raise ConfigError(f"unknown defect(s): {', '.join(sorted(unknown))}")
+            setattr(self, key, value)
+
+    def has(self, defect: str) -> bool:
+        return defect in self.defects
+
+
+def all_switch_variants() -> list[dict]:
+    """One dict per non-default value of every switch, for clean-run sweeps."""
+    out = []
+    for name, values in SWITCHES.items():
+        for v in values[1:]:
+            out.append({name: v})
+    return out
+
+
+# name -> (description, test ids expected to catch it). The defect campaign reads this.
+DEFECTS: dict[str, tuple[str, list[str]]] = {
+    "code_reuse_allowed": ("an authorization code can be redeemed twice", ["test_code_is_single_use"]),
+    "pkce_verifier_ignored": ("the token endpoint accepts any code_verifier", ["test_wrong_verifier_refused"]),
+    "pkce_plain_accepted": ("code_challenge_method=plain is accepted", ["test_pkce_plain_refused"]),
+    "redirect_prefix_match": ("redirect_uri matched by prefix instead of exactly", ["test_redirect_uri_mismatch_shows_error_page"]),
+    "state_dropped": ("state is not echoed on the callback", ["test_callback_parameters"]),
+    "domain_missing": ("domain is missing from the callback", ["test_callback_parameters"]),
+    "domain_wrong_region": ("callback domain names another region", ["test_callback_parameters"]),
+    "consent_extra_scope": ("the consent page lists a scope the client does not have", ["test_consent_lists_exactly_the_client_scopes"]),
+    "token_scope_missing_one": ("token scope string lacks one granted scope", ["test_token_response_fields"]),
+    "expires_in_string": ("expires_in is a string", ["test_token_response_fields"]),
+    "expires_in_missing": ("expires_in is missing", ["test_token_response_fields"]),
+    "token_no_store_missing": ("token response lacks Cache-Control: no-store", ["test_token_response_fields"]),
+    "refresh_fails_after_expiry": ("refresh token refused once the access token expired", ["test_refresh_after_access_token_expiry"]),
+    "revoke_noop": ("revoke answers 200 but the token keeps working", ["test_revoked_access_token_is_refused"]),
+    "revoke_no_cascade": ("revoking a refresh token leaves its access tokens alive", ["test_revoked_refresh_token_cascades"]),
+    "api_key_invalid": ("the marketplace key does not validate", ["test_marketplace_key_lifecycle"]),
+    "api_key_without_scope": ("marketplace key created without api_keys_write", ["test_marketplace_key_needs_api_keys_write"]),
+    "api_key_no_409": ("second marketplace key creation succeeds instead of 409", ["test_marketplace_key_lifecycle"]),
+    "scope_not_enforced": ("a scoped endpoint answers without its scope", ["test_scope_not_granted_is_refused"]),
+    "read_probe_empty_body": ("read endpoints answer 200 with an empty body", ["test_scope_data_flow"]),
+    "logs_dropped": ("logs intake accepts but drops data", ["test_marketplace_key_lifecycle"]),
+    "metrics_dropped": ("metrics intake accepts but drops data", ["test_marketplace_key_lifecycle"]),
+    "unknown_client_accepted": ("an unknown client_id gets the login/consent flow", ["test_unknown_client_id_shows_error_page"]),
+    "missing_secret_accepted": ("token endpoint accepts a confidential client without its secret", ["test_missing_client_secret_is_401"]),
+    "bad_verifier_500": ("a bad code_verifier causes a 500", ["test_wrong_verifier_refused"]),
+    "rate_limit_headers_missing": ("API answers lack X-RateLimit-* headers", ["test_rate_limit_headers_present"]),
+    "old_secret_accepted": ("the previous client secret still works after rotation", ["test_rotated_secret_old_refused"]),
+    "refresh_killed_by_rotation": ("secret rotation kills existing refresh tokens", ["test_refresh_survives_rotation"]),
+    "no_store_missing_on_consent": ("consent page is cacheable and frameable", ["test_consent_page_headers"]),
+}

@@ -1,0 +1,80 @@
+"""Run the emulator: in a background thread (tests, the embedded default target) or as a CLI."""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from harness.sites import SiteRegistry, load_registry
+
+from .app import EmulatorApp
+from .state import Store, load_seed
+from .tls import TLSMaterial, make_tls
+
+EXTRA_HOSTS = ("integration.example.com",)  # the reference partner app's host (integration mode)
+
+
+class _QuietDrops(logging.Filter):
+    # A rule that drops connections makes uvicorn complain; that is the point, not news.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+@dataclass
+class RunningEmulator:
+    port: int
+    tls: TLSMaterial
+    store: Store
+    app: EmulatorApp
+    registry: SiteRegistry
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    @property
+    def base_address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def host_map(self) -> dict[str, str]:
+        """Every served hostname -> the local address (what a client must resolve them to)."""
+        return {h: self.base_address for h in served_hosts(self.registry)}
+
+    def chromium_resolver_rules(self) -> str:
+        return ",".join(f"MAP {h} {self.base_address}" for h in served_hosts(self.registry))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+
+def served_hosts(registry: SiteRegistry) -> list[str]:
+    return registry.all_hosts() + list(EXTRA_HOSTS)
+
+
+def start(state_dir: Path, port: int = 0, seed: str | Path | None = None, control_api: bool = True,
+          registry: SiteRegistry | None = None, host: str = "127.0.0.1", timeout: float = 15.0) -> RunningEmulator:
+    registry = registry or load_registry()
+    store = Store(registry, load_seed(seed))
+    tls = make_tls(Path(state_dir), served_hosts(registry))
+    app = EmulatorApp(store, control_api=control_api)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    actual_port = sock.getsockname()[1]
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    config = uvicorn.Config(app, ssl_certfile=str(tls.cert_pem), ssl_keyfile=str(tls.key_pem), log_level="warning",
+                            access_log=False, lifespan="off", http="httptools", loop="uvloop",
+                            timeout_keep_alive=30)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ddoauth-emulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the emulator did not start")
+        time.sleep(0.02)
+    return RunningEmulator(actual_port, tls, store, app, registry, server, thread)

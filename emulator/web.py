@@ -1,0 +1,370 @@
+"""Browser side of the emulated Datadog (web host): login, MFA, site picker, org picker, consent."""
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import pyotp
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from harness.scopes import load_catalogue
+
+from . import pages
+from .http import Ctx, read_body
+from .state import CODE_TTL, AuthCode, Client, Session
+
+SESSION_COOKIE = "dogweb"
+SESSION_TTL = 12 * 3600
+_PKCE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+# Parameters of the authorization request carried through login, pickers and the consent form.
+AUTH_PARAMS = ("client_id", "redirect_uri", "response_type", "code_challenge", "code_challenge_method", "state", "scope")
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class FlowError(Exception):
+    """An authorization error: shown as a page (fatal) or redirected to the client (redirectable)."""
+
+    def __init__(self, error: str, description: str, redirect: bool = False):
+        super().__init__(f"{error} - {description}")
+        self.error = error
+        self.description = description
+        self.redirect = redirect
+
+
+def _site_label(ctx: Ctx) -> str:
+    return f"{ctx.site.key} · {ctx.site.web_host}"
+
+
+def _page(ctx: Ctx, html: str, status: int = 200) -> HTMLResponse:
+    headers = dict(PAGE_HEADERS)
+    if ctx.store.behaviour.has("no_store_missing_on_consent"):
+        for h in ("Cache-Control", "X-Frame-Options", "Content-Security-Policy", "Pragma"):
+            headers.pop(h, None)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def error_page(ctx: Ctx, message: str, status: int = 400) -> HTMLResponse:
+    return _page(ctx, pages.error_page(_site_label(ctx), message), status)
+
+
+# ---- sessions -----------------------------------------------------------------------------
+
+def current_session(ctx: Ctx) -> Session | None:
+    sid = ctx.request.cookies.get(SESSION_COOKIE)
+    store = ctx.store
+    if not sid:
+        return None
+    session = store.sessions.get(sid)
+    if session is None or session.site != ctx.site.key:
+        return None
+    if store.now() - session.created_at > SESSION_TTL:
+        store.sessions.pop(sid, None)
+        return None
+    return session
+
+
+def _new_session(ctx: Ctx) -> Session:
+    s = Session(id=secrets.token_urlsafe(32), site=ctx.site.key, created_at=ctx.store.now())
+    ctx.store.sessions[s.id] = s
+    return s
+
+
+def _set_cookie(resp: Response, session: Session) -> None:
+    resp.set_cookie(SESSION_COOKIE, session.id, httponly=True, secure=True, samesite="lax", path="/")
+
+
+def _safe_next(value: str | None) -> str:
+    # only same-host relative paths: no open redirect through the login page
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    return value
+
+
+# ---- login --------------------------------------------------------------------------------
+
+async def login_get(ctx: Ctx) -> Response:
+    nxt = _safe_next(ctx.request.query_params.get("next"))
+    return _page(ctx, pages.login_page(_site_label(ctx), "/account/login", nxt))
+
+
+async def login_post(ctx: Ctx) -> Response:
+    form = await _form(ctx)
+    nxt = _safe_next(form.get("next"))
+    email = form.get("username", "")
+    user = ctx.store.user_by_email(ctx.site.key, email)
+    if user is None or not hmac.compare_digest(user.password.encode(), form.get("password", "").encode()):
+        return _page(ctx, pages.login_page(_site_label(ctx), "/account/login", nxt,
+                                           "Incorrect email or password.", email), 401)
+    session = current_session(ctx) or _new_session(ctx)
+    if user.totp_secret:
+        session.user_id = None
+        session.mfa_pending_user = user.id
+        resp = RedirectResponse("/account/login/mfa?" + urlencode({"next": nxt}), status_code=303)
+    else:
+        session.user_id = user.id
+        resp = RedirectResponse(nxt, status_code=303)
+    _set_cookie(resp, session)
+    return resp
+
+
+async def mfa_get(ctx: Ctx) -> Response:
+    nxt = _safe_next(ctx.request.query_params.get("next"))
+    if current_session(ctx) is None:
+        return RedirectResponse("/account/login?" + urlencode({"next": nxt}), status_code=303)
+    return _page(ctx, pages.mfa_page(_site_label(ctx), "/account/login/mfa", nxt))
+
+
+async def mfa_post(ctx: Ctx) -> Response:
+    form = await _form(ctx)
+    nxt = _safe_next(form.get("next"))
+    session = current_session(ctx)
+    if session is None or not session.mfa_pending_user:
+        return RedirectResponse("/account/login?" + urlencode({"next": nxt}), status_code=303)
+    user = ctx.store.users[session.mfa_pending_user]
+    # TOTP follows wall-clock time, not the emulator clock: the authenticator app lives in the real world
+    if not pyotp.TOTP(user.totp_secret).verify(form.get("otp", "").strip(), for_time=time.time(), valid_window=1):
+        return _page(ctx, pages.mfa_page(_site_label(ctx), "/account/login/mfa", nxt,
+                                         "That code is not valid. Try the next one."), 401)
+    session.user_id = user.id
+    session.mfa_pending_user = None
+    resp = RedirectResponse(nxt, status_code=303)
+    _set_cookie(resp, session)
+    return resp
+
+
+async def logout(ctx: Ctx) -> Response:
+    sid = ctx.request.cookies.get(SESSION_COOKIE)
+    if sid:
+        ctx.store.sessions.pop(sid, None)
+    resp = RedirectResponse("/account/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+async def home(ctx: Ctx) -> Response:
+    session = current_session(ctx)
+    who = ctx.store.users[session.user_id].email if session and session.user_id else "not signed in"
+    body = (f"<div class=card><h1>Datadog {ctx.site.key}</h1><p class=sub>Local emulator of "
+            f"{ctx.site.web_host} ({who}).</p><p>OAuth authorize endpoint: <code>/oauth2/v1/authorize</code></p></div>")
+    return _page(ctx, pages.layout("Home", body, _site_label(ctx)))
+
+
+async def _form(ctx: Ctx) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    body = await read_body(ctx.request)
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        return {}
+
+
+# ---- authorization request validation ------------------------------------------------------
+
+def _validate_client(ctx: Ctx, params: dict[str, str]) -> Client:
+    """Fatal checks (RFC 6749 §4.1.2.1): never redirect to an unverified redirect URI."""
+    store, site = ctx.store, ctx.site
+    if not site.oauth:
+        raise FlowError("invalid_request", f"OAuth2 authorization is not available on {site.web_host}.")
+    client_id = params.get("client_id")
+    if not client_id:
+        raise FlowError("invalid_request", "Missing client_id parameter.")
+    client = store.client(site.key, client_id)
+    if client is None and store.behaviour.has("unknown_client_accepted"):
+        client = next(c for c in store.clients.values() if c.site == site.key)
+    if client is None or client.disabled:
+        raise FlowError("invalid_request", "Invalid client_id parameter value.")
+    redirect_uri = params.get("redirect_uri")
+    if not redirect_uri:
+        raise FlowError("invalid_request", "Missing redirect URI.")
+    if store.behaviour.has("redirect_prefix_match"):
+        ok = any(redirect_uri.startswith(r) for r in client.redirect_uris)
+    else:
+        ok = redirect_uri in client.redirect_uris  # exact string match (RFC 9700 §2.1)
+    if not ok:
+        raise FlowError("invalid_request", "Mismatching redirect URI.")
+    return client
+
+
+def _validate_request(ctx: Ctx, client: Client, params: dict[str, str]) -> list[str]:
+    """Redirectable checks; returns the scopes the consent will cover."""
+    behaviour = ctx.store.behaviour
+    rtype = params.get("response_type")
+    if not rtype:
+        raise FlowError("invalid_request", "Missing response_type parameter.", redirect=True)
+    if rtype != "code":
+        raise FlowError("unsupported_response_type", "The response type is not supported.", redirect=True)
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method") or ("plain" if challenge else None)
+    if challenge is None:
+        if behaviour.pkce == "required":
+            raise FlowError("invalid_request", "Code challenge required.", redirect=True)
+    else:
+        if method not in ("S256", "SHA-256") and not (method == "plain" and behaviour.has("pkce_plain_accepted")):
+            raise FlowError("invalid_request", "Transform algorithm not supported.", redirect=True)
+        if not _PKCE_RE.match(challenge):
+            raise FlowError("invalid_request", "Invalid code_challenge parameter value.", redirect=True)
+    requested = params.get("scope")
+    if requested is None or not requested.strip():
+        return list(client.scopes)  # Datadog assigns the client's configured scopes
+    scopes = requested.split()
+    if any(s not in client.scopes for s in scopes):
+        raise FlowError("invalid_scope", "The requested scope is invalid, unknown, or malformed.", redirect=True)
+    return scopes
+
+
+def _redirect_with(uri: str, params: dict[str, str]) -> RedirectResponse:
+    parts = urlsplit(uri)
+    query = parts.query + ("&" if parts.query else "") + urlencode(params)
+    # 302, not 307: a 307 would replay the consent POST body to the client (RFC 9700 §4.12)
+    return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302,
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+def _error_redirect(client_redirect: str, err: FlowError, state: str | None) -> RedirectResponse:
+    params = {"error": err.error, "error_description": err.description}
+    if state is not None:
+        params["state"] = state
+    return _redirect_with(client_redirect, params)
+
+
+def _flow_error(ctx: Ctx, err: FlowError, params: dict[str, str]) -> Response:
+    if err.redirect:
+        return _error_redirect(params["redirect_uri"], err, params.get("state"))
+    return error_page(ctx, f"{err.error} - {err.description}")
+
+
+def _authorize_params(ctx: Ctx) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for k, v in ctx.request.query_params.multi_items():
+        if k in seen and k in AUTH_PARAMS:
+            raise FlowError("invalid_request", f"Duplicate {k} parameter.")
+        seen[k] = v
+    return seen
+
+
+# ---- authorize ----------------------------------------------------------------------------
+
+async def authorize_get(ctx: Ctx) -> Response:
+    try:
+        params = _authorize_params(ctx)
+    except FlowError as err:
+        return error_page(ctx, f"{err.error} - {err.description}")
+    try:
+        client = _validate_client(ctx, params)
+        scopes = _validate_request(ctx, client, params)
+    except FlowError as err:
+        return _flow_error(ctx, err, params)
+    session = current_session(ctx)
+    logged_in = session is not None and session.user_id is not None
+    if (not logged_in and ctx.site.key == "US1" and ctx.store.behaviour.site_picker == "us1_without_session"
+            and "_site" not in params):
+        return _site_picker(ctx)
+    if not logged_in:
+        nxt = ctx.request.url.path + ("?" + ctx.request.url.query if ctx.request.url.query else "")
+        return RedirectResponse("/account/login?" + urlencode({"next": nxt}), status_code=302)
+    user = ctx.store.users[session.user_id]
+    fields = {k: params[k] for k in AUTH_PARAMS if k in params}
+    fields["csrf"] = session.csrf
+    if len(user.org_ids) > 1:
+        orgs = [(oid, ctx.store.org(oid).name) for oid in user.org_ids]
+        return _page(ctx, pages.org_picker_page(_site_label(ctx), "/oauth2/v1/authorize", fields, orgs))
+    return _consent(ctx, client, scopes, user, user.org_ids[0], fields, params)
+
+
+def _site_picker(ctx: Ctx) -> Response:
+    query = ctx.request.url.query
+    options = []
+    for site in ctx.store.registry.oauth_sites():
+        if site.environment != ctx.site.environment:
+            continue
+        url = f"https://{site.web_host}/oauth2/v1/authorize?{query}&_site={site.key}"
+        options.append((site.key, f"{site.key} — {site.web_host}", url))
+    return _page(ctx, pages.site_picker_page(_site_label(ctx), options))
+
+
+def _consent(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str,
+             fields: dict[str, str], params: dict[str, str]) -> Response:
+    if client.kind == "test" and org_id != client.org_id:
+        # an unpublished client can only be authorized from the sandbox org that created it
+        return error_page(ctx, "invalid_request - Invalid client_id parameter value.")
+    catalogue = load_catalogue()
+    shown = list(scopes)
+    if ctx.store.behaviour.has("consent_extra_scope"):
+        shown.append("org_management")
+    fields = dict(fields, org_id=org_id)
+    html = pages.consent_page(_site_label(ctx), client.name, ctx.store.org(org_id).name, user.email,
+                              [(s, catalogue.describe(s)) for s in shown], fields)
+    return _page(ctx, html)
+
+
+async def authorize_post(ctx: Ctx) -> Response:
+    form = await _form(ctx)
+    session = current_session(ctx)
+    if session is None or session.user_id is None:
+        return error_page(ctx, "invalid_request - Your session has expired. Start the authorization again.", 401)
+    if not hmac.compare_digest(form.get("csrf", ""), session.csrf):
+        return error_page(ctx, "invalid_request - Invalid CSRF token.", 403)
+    params = {k: form[k] for k in AUTH_PARAMS if k in form}
+    try:
+        client = _validate_client(ctx, params)
+        scopes = _validate_request(ctx, client, params)
+    except FlowError as err:
+        return _flow_error(ctx, err, params)
+    user = ctx.store.users[session.user_id]
+    org_id = form.get("org_id", "")
+    if org_id not in user.org_ids:
+        return error_page(ctx, "invalid_request - Unknown organization.")
+    decision = form.get("decision")
+    if decision is None:  # org picker step
+        fields = {k: params[k] for k in AUTH_PARAMS if k in params}
+        fields["csrf"] = session.csrf
+        return _consent(ctx, client, scopes, user, org_id, fields, params)
+    if client.kind == "test" and org_id != client.org_id:
+        return error_page(ctx, "invalid_request - Invalid client_id parameter value.")
+    state = params.get("state")
+    if decision != "authorize":
+        return _error_redirect(params["redirect_uri"],
+                               FlowError("access_denied", "The user denied the authorization request."), state)
+    return _issue_code(ctx, client, scopes, user, org_id, params)
+
+
+def _issue_code(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str, params: dict[str, str]) -> Response:
+    store, site, behaviour = ctx.store, ctx.site, ctx.store.behaviour
+    code = AuthCode(
+        code=secrets.token_urlsafe(24), site=site.key, client_id=client.id, redirect_uri=params["redirect_uri"],
+        code_challenge=params.get("code_challenge"), code_challenge_method=params.get("code_challenge_method"),
+        user_id=user.id, org_id=org_id, scopes=scopes, issued_at=store.now(),
+    )
+    store.codes[code.code] = code
+    out: dict[str, str] = {"code": code.code}
+    state = params.get("state")
+    if state is not None and not behaviour.has("state_dropped"):
+        out["state"] = state
+    domain = site.domain
+    if behaviour.has("domain_wrong_region"):
+        others = [s for s in store.registry.oauth_sites() if s.key != site.key]
+        domain = others[0].domain
+    if not behaviour.has("domain_missing"):
+        out["domain"] = domain
+    out["site"] = site.web_origin if behaviour.site_param == "origin" else site.web_host
+    out["dd_oid"] = org_id
+    out["dd_org_name"] = store.org(org_id).name
+    if behaviour.callback_client_id:
+        out["client_id"] = client.id
+    return _redirect_with(params["redirect_uri"], out)
+
+
+def code_expired(store, code: AuthCode) -> bool:
+    return store.now() - code.issued_at > CODE_TTL

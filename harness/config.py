@@ -1,0 +1,250 @@
+"""Targets: which Datadog (site, org, client, user) to test, from a YAML file plus `.env`.
+
+Everything is validated before a test runs; any problem is one line naming the file and field.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+from .network import Network
+from .redact import REDACTOR
+from .sites import Site, SiteRegistry, load_registry
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    email: str
+    password: str | None = None
+    totp_secret: str | None = None
+    storage_state: Path | None = None  # a browser state saved by `ddoauth login` (SSO, captcha)
+
+    @property
+    def key(self) -> str:
+        return self.email.lower()
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    id: str
+    secret: str
+    kind: str  # test | published
+    scopes: tuple[str, ...]
+    name: str | None = None  # the client's display name on the consent page, when known
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    site: Site
+    org: str  # org name as Datadog shows it (org picker, consent page)
+    client: ClientConfig
+    redirect_uri: str
+    user: UserConfig
+    org_id: str | None = None  # dd_oid when known in advance (emulator)
+    emulated: bool = False
+
+    @property
+    def login_key(self) -> tuple[str, str]:
+        return (self.site.key, self.user.key)
+
+
+@dataclass
+class HarnessConfig:
+    targets: list[Target]
+    network: Network = field(default_factory=Network)
+    source: str = "(embedded emulator)"
+    emulated: bool = False
+    control_url: str | None = None  # the emulator's control API, when the target is an emulator
+
+    def select(self, names: list[str] | None = None, sites: list[str] | None = None) -> list[Target]:
+        chosen = self.targets
+        if names:
+            known = {t.name for t in self.targets}
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise ConfigError(f"{self.source}: --target {unknown[0]!r} is not a configured target; "
+                                  f"known: {', '.join(sorted(known))}")
+            chosen = [t for t in chosen if t.name in names]
+        if sites:
+            wanted = {s.upper() for s in sites}
+            chosen = [t for t in chosen if t.site.key in wanted]
+        return chosen
+
+
+def is_loopback_http(uri: str) -> bool:
+    parts = urlsplit(uri)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _substitute(value, env: dict[str, str], source: str, where: str):
+    if isinstance(value, str):
+        def repl(m: re.Match) -> str:
+            name = m.group(1)
+            if name not in env or env[name] in (None, ""):
+                raise ConfigError(f"{source}: {where}: environment variable {name} is not set (add it to .env)")
+            return env[name]
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, source, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, source, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def load_env(env_file: Path | None) -> dict[str, str]:
+    env = {}
+    if env_file is not None and env_file.exists():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ)  # the process environment wins (CI secrets)
+    return env
+
+
+def _req(entry: dict, key: str, source: str, where: str):
+    if not isinstance(entry, dict) or key not in entry or entry[key] in (None, ""):
+        raise ConfigError(f"{source}: {where}.{key} is required")
+    return entry[key]
+
+
+def parse_targets(data: object, source: str, env: dict[str, str], registry: SiteRegistry | None = None,
+                  base_dir: Path | None = None) -> HarnessConfig:
+    registry = registry or load_registry()
+    if not isinstance(data, dict) or not isinstance(data.get("targets"), list) or not data["targets"]:
+        raise ConfigError(f"{source}: 'targets' must be a non-empty list")
+    base_dir = base_dir or Path(".")
+    targets: list[Target] = []
+    for i, raw in enumerate(data["targets"]):
+        where = f"targets[{i}]"
+        raw = _substitute(raw, env, source, where)
+        name = str(_req(raw, "name", source, where))
+        if not _NAME.match(name):
+            raise ConfigError(f"{source}: {where}.name {name!r} may only use letters, digits, '.', '_' and '-'")
+        where = f"targets[{name}]"
+        try:
+            site = registry.get(str(_req(raw, "site", source, where)))
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {where}.site: {exc}") from None
+        client_raw = _req(raw, "client", source, where)
+        scopes = client_raw.get("scopes") if isinstance(client_raw, dict) else None
+        if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) and s for s in scopes):
+            raise ConfigError(f"{source}: {where}.client.scopes must be a non-empty list of scope names")
+        kind = client_raw.get("kind", "test")
+        if kind not in ("test", "published"):
+            raise ConfigError(f"{source}: {where}.client.kind must be 'test' or 'published', not {kind!r}")
+        client = ClientConfig(
+            id=str(_req(client_raw, "id", source, f"{where}.client")),
+            secret=str(_req(client_raw, "secret", source, f"{where}.client")),
+            kind=kind, scopes=tuple(scopes), name=client_raw.get("name"),
+        )
+        redirect = str(_req(raw, "redirect_uri", source, where))
+        parts = urlsplit(redirect)
+        if not (parts.scheme == "https" and parts.hostname) and not is_loopback_http(redirect):
+            raise ConfigError(f"{source}: {where}.redirect_uri must be https (or http on a loopback address), "
+                              f"got {redirect!r}")
+        user_raw = _req(raw, "user", source, where)
+        state = user_raw.get("storage_state")
+        user = UserConfig(
+            email=str(_req(user_raw, "email", source, f"{where}.user")),
+            password=user_raw.get("password"), totp_secret=user_raw.get("totp_secret"),
+            storage_state=(base_dir / state) if state else None,
+        )
+        if not user.password and not user.storage_state:
+            raise ConfigError(f"{source}: {where}.user needs a password or a storage_state from `ddoauth login`")
+        for value, label in ((client.secret, "client_secret"), (user.password, "password"),
+                             (user.totp_secret, "totp_secret")):
+            REDACTOR.add(value, label)
+        targets.append(Target(name=name, site=site, org=str(_req(raw, "org", source, where)), client=client,
+                              redirect_uri=redirect, user=user, org_id=raw.get("org_id")))
+    names = [t.name for t in targets]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"{source}: duplicate target name {sorted(dupes)[0]!r}")
+    network = parse_network(_substitute(data.get("network") or {}, env, source, "network"), source, base_dir)
+    return HarnessConfig(targets=targets, network=network, source=source,
+                         control_url=data.get("emulator_control_url"))
+
+
+def parse_network(raw: dict, source: str, base_dir: Path) -> Network:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: network must be a mapping")
+    hosts = raw.get("hosts") or {}
+    if not isinstance(hosts, dict):
+        raise ConfigError(f"{source}: network.hosts must map hostnames to ip:port")
+    for host, addr in hosts.items():
+        if not re.match(r"^[0-9a-fA-F.:\[\]]+:\d+$", str(addr)):
+            raise ConfigError(f"{source}: network.hosts[{host}] must be ip:port, got {addr!r}")
+    ca = raw.get("ca_bundle")
+    ca_path = (base_dir / ca) if ca else None
+    if ca_path is not None and not ca_path.exists():
+        raise ConfigError(f"{source}: network.ca_bundle {ca!r} does not exist")
+    return Network(host_map={str(k): str(v) for k, v in hosts.items()}, ca_bundle=ca_path,
+                   chromium_spki=raw.get("chromium_spki"))
+
+
+def load_targets(path: Path, env_file: Path | None = Path(".env"), registry: SiteRegistry | None = None) -> HarnessConfig:
+    source = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read targets file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{source}: not valid YAML{at}") from None
+    return parse_targets(data, source, load_env(env_file), registry, base_dir=path.parent)
+
+
+# ---- the embedded emulator as the default target -------------------------------------------------
+
+# (site, client kind) -> seed user key: every user kind is exercised (plain, MFA, multi-org)
+EMULATOR_USERS = {("EU1", "test"): "mfa", ("EU1", "published"): "mfa", ("US1", "published"): "multiorg"}
+EMULATOR_PUBLISHED_SITES = ("US1", "EU1")
+EMULATOR_REDIRECT = "https://integration.example.com/oauth/callback"
+
+
+def emulator_targets(state: dict, registry: SiteRegistry | None = None) -> list[Target]:
+    """One target per OAuth site (sandbox org, test client) plus the published client on US1 and EU1."""
+    registry = registry or load_registry()
+    targets = []
+    for site in registry.oauth_sites():
+        s = state["sites"][site.key]
+        sandbox = next(o for o in s["orgs"] if o["key"] == "sandbox")
+        for client in s["clients"]:
+            if client["kind"] == "published" and site.key not in EMULATOR_PUBLISHED_SITES:
+                continue
+            user_key = EMULATOR_USERS.get((site.key, client["kind"]), "developer")
+            user = next(u for u in s["users"] if u["key"] == user_key)
+            name = f"{site.key}-{'sandbox' if client['kind'] == 'test' else 'published'}"
+            for value, label in ((client["secret"], "client_secret"), (user["password"], "password"),
+                                 (user.get("totp_secret"), "totp_secret")):
+                REDACTOR.add(value, label)
+            targets.append(Target(
+                name=name, site=site, org=sandbox["name"], org_id=sandbox["id"], emulated=True,
+                client=ClientConfig(client["id"], client["secret"], client["kind"], tuple(client["scopes"]),
+                                    client["name"]),
+                redirect_uri=EMULATOR_REDIRECT if EMULATOR_REDIRECT in client["redirect_uris"]
+                else client["redirect_uris"][0],
+                user=UserConfig(user["email"], user["password"], user.get("totp_secret")),
+            ))
+    return targets

@@ -1,0 +1,107 @@
+"""Evidence of every HTTP exchange: what was sent, what came back, and a curl line to replay it.
+
+Exchanges are handed to listeners (the pytest layer attaches them to the report); every
+attachment passes through the one redactor before it is written.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import httpx
+
+from .errors import TargetUnavailable
+from .redact import REDACTOR
+
+_SECRET_JSON_FIELDS = {"access_token": "access_token", "refresh_token": "refresh_token", "key": "api_key"}
+
+
+@dataclass
+class Exchange:
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    status: int
+    response_headers: dict[str, str]
+    response_body: bytes
+    elapsed_ms: float
+    label: str = ""
+
+    @property
+    def json(self):
+        try:
+            return json.loads(self.response_body or b"null")
+        except ValueError:
+            return None
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for k, v in self.response_headers.items():
+            if k.lower() == name:
+                return v
+        return None
+
+    def curl(self) -> str:
+        parts = ["curl", "-sS", "-X", self.method]
+        for k, v in self.request_headers.items():
+            if k.lower() in ("host", "content-length", "accept-encoding", "connection", "user-agent"):
+                continue
+            parts += ["-H", f"{k}: {v}"]
+        if self.request_body:
+            parts += ["--data-raw", self.request_body.decode("utf-8", "replace")]
+        parts.append(self.url)
+        return " ".join(shlex.quote(p) for p in parts)
+
+    def describe(self) -> str:
+        body = self.response_body.decode("utf-8", "replace")
+        req = self.request_body.decode("utf-8", "replace")
+        headers = "\n".join(f"{k}: {v}" for k, v in self.response_headers.items())
+        return (f"{self.method} {self.url}\n{req}\n\n--> {self.status} ({self.elapsed_ms:.0f} ms)\n{headers}\n\n{body}\n\n"
+                f"# reproduce:\n{self.curl()}\n")
+
+    def brief(self) -> str:
+        return f"{self.method} {self.url} -> {self.status}"
+
+
+Listener = Callable[[Exchange], None]
+
+
+@dataclass
+class DatadogHTTP:
+    """An httpx client that records every exchange and registers secrets it sees with the redactor."""
+    client: httpx.Client
+    listeners: list[Listener] = field(default_factory=list)
+    count: int = 0
+
+    def request(self, method: str, url: str, label: str = "", **kwargs) -> Exchange:
+        start = time.perf_counter()
+        try:
+            resp = self.client.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise TargetUnavailable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+        self.count += 1
+        ex = Exchange(
+            method=method, url=str(resp.request.url), request_headers=dict(resp.request.headers),
+            request_body=resp.request.content if hasattr(resp.request, "_content") else b"",
+            status=resp.status_code, response_headers=dict(resp.headers), response_body=resp.content,
+            elapsed_ms=(time.perf_counter() - start) * 1000, label=label,
+        )
+        _register_secrets(ex)
+        for listener in self.listeners:
+            listener(ex)
+        return ex
+
+
+def _register_secrets(ex: Exchange) -> None:
+    data = ex.json
+    if isinstance(data, dict):
+        for key, label in _SECRET_JSON_FIELDS.items():
+            if isinstance(data.get(key), str):
+                REDACTOR.add(data[key], label)
+        attrs = (data.get("data") or {}).get("attributes") if isinstance(data.get("data"), dict) else None
+        if isinstance(attrs, dict) and isinstance(attrs.get("key"), str):
+            REDACTOR.add(attrs["key"], "api_key")

@@ -1,0 +1,93 @@
+"""Where real Datadog hostnames go. Against real Datadog: nowhere special. Against the emulator
+(or a corporate proxy/CA): a host -> address map and a CA bundle, applied at the network layer
+only, so every URL the harness builds is the real Datadog URL.
+"""
+from __future__ import annotations
+
+import fnmatch
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Network:
+    host_map: dict[str, str] = field(default_factory=dict)  # host or glob ("*.datadoghq.eu") -> "ip:port"
+    ca_bundle: Path | None = None
+    chromium_spki: str | None = None  # trust exactly this leaf key in Chromium (emulator)
+
+    def resolve(self, host: str) -> tuple[str, int] | None:
+        host = host.lower()
+        target = self.host_map.get(host)
+        if target is None:
+            for pattern, addr in self.host_map.items():
+                if "*" in pattern and fnmatch.fnmatch(host, pattern):
+                    target = addr
+                    break
+        if target is None:
+            return None
+        ip, _, port = target.rpartition(":")
+        return ip, int(port)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        if self.ca_bundle:
+            ctx.load_verify_locations(cafile=str(self.ca_bundle))
+        return ctx
+
+    def chromium_args(self) -> list[str]:
+        args = []
+        if self.host_map:
+            rules = ",".join(f"MAP {h} {a}" for h, a in self.host_map.items())
+            args.append(f"--host-resolver-rules={rules}")
+        if self.chromium_spki:
+            args.append(f"--ignore-certificate-errors-spki-list={self.chromium_spki}")
+        return args
+
+    @property
+    def chromium_ignores_https_errors(self) -> bool:
+        # A custom CA that Chromium's store does not know, and no pinned key: accept the chain.
+        return self.ca_bundle is not None and self.chromium_spki is None
+
+
+class MappedTransport(httpx.BaseTransport):
+    """Sends `https://api.datadoghq.eu/...` to the mapped address, keeping URL, Host and TLS name.
+
+    One pool per real host: a pooled connection verified for one name is never reused for another,
+    so `api.bigcorp.datadoghq.eu` fails the certificate name check as it does against Datadog.
+    """
+
+    def __init__(self, network: Network, timeout: httpx.Timeout | None = None):
+        self.network = network
+        self._ssl = network.ssl_context()
+        self._pools: dict[str, httpx.HTTPTransport] = {}
+        self._direct = httpx.HTTPTransport(verify=self._ssl)
+
+    def _pool(self, host: str) -> httpx.HTTPTransport:
+        pool = self._pools.get(host)
+        if pool is None:
+            pool = self._pools[host] = httpx.HTTPTransport(verify=self._ssl)
+        return pool
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        target = self.network.resolve(host)
+        if target is None:
+            return self._direct.handle_request(request)
+        ip, port = target
+        mapped = httpx.Request(
+            request.method, request.url.copy_with(host=ip, port=port), headers=request.headers,
+            stream=request.stream, extensions={**request.extensions, "sni_hostname": host},
+        )
+        return self._pool(host).handle_request(mapped)
+
+    def close(self) -> None:
+        self._direct.close()
+        for pool in self._pools.values():
+            pool.close()
+
+
+def make_client(network: Network, timeout: float = 20.0) -> httpx.Client:
+    return httpx.Client(transport=MappedTransport(network), timeout=timeout, follow_redirects=False)
