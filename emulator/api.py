@@ -31,7 +31,7 @@ def bearer_grant(ctx: Ctx) -> Grant:
     grant = store.grants.get(token.grant_id)
     if grant is None or grant.revoked or grant.site != ctx.site.key:
         raise HTTPFailure(forbidden())
-    client = store.clients.get(grant.client_id)
+    client = store.client(grant.site, grant.client_id)
     if client is None or client.disabled:
         raise HTTPFailure(forbidden())
     if token.expires_at <= store.now():
@@ -68,7 +68,7 @@ async def marketplace_key(ctx: Ctx, endpoint: Endpoint) -> Response:
     grant = bearer_grant(ctx)
     if "api_keys_write" not in grant.scopes and not behaviour.has("api_key_without_scope"):
         return forbidden()
-    client = store.clients[grant.client_id]
+    client = store.client(grant.site, grant.client_id)
     with store.lock:
         existing = [k for k in store.api_keys.values()
                     if k.org_id == grant.org_id and k.client_id == client.id and k.site == ctx.site.key]

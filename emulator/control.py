@@ -89,24 +89,27 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
 def _client_action(ctx: Ctx, client_id: str, action: str) -> Response:
     store = ctx.store
     with store.lock:
-        client = store.clients.get(client_id)
-        if client is None:
+        clients = [c for c in store.clients.values() if c.id == client_id]  # a published id spans sites
+        if not clients:
             return dd_errors(404, f"unknown client {client_id}")
         if action == "rotate-secret":
             # Only one secret is active: the old one stops working at once; tokens and keys survive.
-            client.previous_secret = client.secret
-            client.secret = "ddcs_" + secrets.token_urlsafe(32)
+            new_secret = "ddcs_" + secrets.token_urlsafe(32)
+            for client in clients:
+                client.previous_secret, client.secret = client.secret, new_secret
             if store.behaviour.has("refresh_killed_by_rotation"):
                 for g in store.grants.values():
-                    if g.client_id == client.id:
+                    if g.client_id == client_id:
                         store.revoke_grant(g.id)
-            return JSONResponse({"client_id": client.id, "client_secret": client.secret})
+            return JSONResponse({"client_id": client_id, "client_secret": new_secret})
         if action == "publish":
-            client.kind = "published"
-            return JSONResponse({"client_id": client.id, "kind": client.kind})
-        client.disabled = action == "disable"
-        if client.disabled:  # disabling an app revokes access for every user in the org
+            for client in clients:
+                client.kind = "published"
+            return JSONResponse({"client_id": client_id, "kind": "published"})
+        for client in clients:
+            client.disabled = action == "disable"
+        if action == "disable":  # disabling an app revokes access for every user in the org
             for g in store.grants.values():
-                if g.client_id == client.id:
+                if g.client_id == client_id:
                     store.revoke_grant(g.id)
-        return JSONResponse({"client_id": client.id, "disabled": client.disabled})
+        return JSONResponse({"client_id": client_id, "disabled": action == "disable"})

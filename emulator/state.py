@@ -162,7 +162,7 @@ class Store:
     def _load(self) -> None:
         self.orgs: dict[str, Org] = {}
         self.users: dict[str, User] = {}
-        self.clients: dict[str, Client] = {}
+        self.clients: dict[tuple[str, str], Client] = {}  # (site, client id)
         self.sessions: dict[str, Session] = {}
         self.codes: dict[str, AuthCode] = {}
         self.grants: dict[str, Grant] = {}
@@ -174,6 +174,7 @@ class Store:
         self.service_checks: list[dict] = []
         self.resources: dict[tuple[str, str, str], dict[str, dict]] = {}  # (site, org_id, collection) -> id -> item
         self.seeded_collections: set[tuple[str, str, str]] = set()
+        self._shared_secrets: dict[str, str] = {}
         self.request_log: collections.deque = collections.deque(maxlen=20000)
         for site in self.registry:
             self._seed_site(site)
@@ -191,10 +192,16 @@ class Store:
                 [org_ids[k] for k in u.get("orgs", [])], u.get("totp_secret"),
             )
         for c in self.seed.get("clients", []):
-            cid = c.get("id") or stable_uuid(site.key, "client", c["key"])
-            self.clients[cid] = Client(
+            # a published client is one integration with one id and secret for every region
+            # (oauth_clients.json carries a single id); test clients are per site
+            shared = bool(c.get("shared_across_sites"))
+            cid = c.get("id") or stable_uuid("global" if shared else site.key, "client", c["key"])
+            if shared and c["key"] not in self._shared_secrets:
+                self._shared_secrets[c["key"]] = c.get("secret") or new_token("ddcs_")
+            self.clients[(site.key, cid)] = Client(
                 cid, c["key"], site.key, c.get("kind", "test"), org_ids[c.get("org", "sandbox")],
-                c["name"], c.get("description", c["name"]), c.get("secret") or new_token("ddcs_"),
+                c["name"], c.get("description", c["name"]),
+                self._shared_secrets[c["key"]] if shared else c.get("secret") or new_token("ddcs_"),
                 list(c.get("redirect_uris", [])), c.get("onboarding_url", ""), list(c.get("scopes", [])),
             )
 
@@ -209,8 +216,7 @@ class Store:
         return self.registry.get(key)
 
     def client(self, site: str, client_id: str) -> Client | None:
-        c = self.clients.get(client_id)
-        return c if c is not None and c.site == site else None
+        return self.clients.get((site, client_id))
 
     def user_by_email(self, site: str, email: str) -> User | None:
         email = email.strip().lower()

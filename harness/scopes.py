@@ -289,12 +289,12 @@ class _Parser:
             if endpoint.id in endpoints:
                 self.fail(f"endpoints[{index}].id", f"duplicate endpoint id {endpoint.id!r}")
             endpoints[endpoint.id] = endpoint
-        scopes = {name: self.scope(name, entry, endpoints)
-                  for name, entry in self.mapping(doc["scopes"], "scopes").items()}
+        declared = self.mapping(doc["scopes"], "scopes")
         for endpoint in endpoints.values():
             for needed in endpoint.required_scope_sets():
-                for name in sorted(needed - scopes.keys()):
+                for name in sorted(needed - declared.keys()):
                     self.fail(f"endpoints.{endpoint.id}.scopes", f"scope {name!r} is not declared under scopes")
+        scopes = {name: self.scope(name, entry, endpoints) for name, entry in declared.items()}
         return ScopeCatalogue(collections, endpoints, scopes, self.source)
 
     def collection(self, name: str, entry: Any) -> Collection:
