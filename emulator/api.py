@@ -209,24 +209,45 @@ def _new_id(kind: str) -> str | int:
     return str(uuid.uuid4())
 
 
-def _items(ctx: Ctx, grant: Grant, coll_name: str) -> dict:
-    catalogue = load_catalogue()
-    coll = catalogue.collections[coll_name]
-    items = ctx.store.collection(ctx.site.key, grant.org_id, coll_name)
-    seeded_key = (ctx.site.key, grant.org_id, coll_name)
+def _items(ctx: Ctx, grant: Grant, coll) -> dict:
+    items = ctx.store.collection(ctx.site.key, grant.org_id, coll.name)
+    seeded_key = (ctx.site.key, grant.org_id, coll.name)
     if seeded_key not in ctx.store.seeded_collections:
         ctx.store.seeded_collections.add(seeded_key)
         for i in range(coll.seed_count):
             item_id = _new_id(coll.id_kind)
-            items[str(item_id)] = _shape(coll, item_id, {"name": f"{coll_name} example {i + 1}"}, seeded=True)
+            items[str(item_id)] = _shape(coll, item_id, {"name": f"{coll.name} example {i + 1}"})
     return items
 
 
-def _shape(coll, item_id, body: dict, seeded: bool = False) -> dict:
+def _shape(coll, item_id, body: dict) -> dict:
     if coll.envelope == "v2":
-        attrs = body.get("data", {}).get("attributes", {}) if isinstance(body.get("data"), dict) else dict(body)
+        data = body.get("data") if isinstance(body.get("data"), dict) else None
+        attrs = data.get("attributes", {}) if data else dict(body)
         return {"id": str(item_id), "type": coll.type, "attributes": attrs}
-    return {**body, "id": item_id}
+    return {**body, coll.id_field: item_id}
+
+
+def _render(template, items=None, item=None, item_id=None):
+    """Fill an endpoint's `answer` template ($items, $item, $id) with the real values."""
+    if template == "$items":
+        return items
+    if template == "$item":
+        return item
+    if template == "$id":
+        return item_id
+    if isinstance(template, dict):
+        return {k: _render(v, items, item, item_id) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_render(v, items, item, item_id) for v in template]
+    return template
+
+
+def _answer(endpoint: Endpoint, coll, default, status: int, **values) -> Response:
+    body = _render(endpoint.answer, **values) if endpoint.answer is not None else default
+    if status == 204:
+        return Response(status_code=204)
+    return JSONResponse(body, status_code=status)
 
 
 async def collection_endpoint(ctx: Ctx, endpoint: Endpoint, path_params: dict) -> Response:
@@ -240,36 +261,43 @@ async def collection_endpoint(ctx: Ctx, endpoint: Endpoint, path_params: dict) -
         if endpoint.special == "api_keys_marketplace":
             return await marketplace_key(ctx, endpoint)
         return handler[endpoint.special](ctx, grant)
-    catalogue = load_catalogue()
-    coll = catalogue.collections[endpoint.collection]
+    coll = load_catalogue().collections[endpoint.collection]
     status = endpoint.success_status or 200
+    body = await json_body(ctx.request) if endpoint.action == "create" else None
     with ctx.store.lock:
-        items = _items(ctx, grant, endpoint.collection)
+        items = _items(ctx, grant, coll)
         if endpoint.action == "list":
             if ctx.store.behaviour.has("read_probe_empty_body"):
                 return Response(b"", status_code=200, media_type="application/json")
             values = list(items.values())
-            return JSONResponse({"data": values} if coll.envelope == "v2" else {coll.list_key: values},
-                                status_code=status)
+            default = {"data": values} if coll.envelope == "v2" else {coll.list_key: values}
+            return _answer(endpoint, coll, default, status, items=values)
         if endpoint.action == "create":
-            body = await json_body(ctx.request)
             if not isinstance(body, dict) or not body:
                 return dd_errors(400, "Invalid or empty JSON body")
-            item_id = _new_id(coll.id_kind)
+            if coll.id_kind == "client":
+                item_id = body.get(coll.id_field)
+                if not isinstance(item_id, str) or not item_id:
+                    return dd_errors(400, f"'{coll.id_field}' is required")
+                if item_id in items:
+                    return dd_errors(409, f"{coll.name} {item_id!r} already exists")
+            else:
+                item_id = _new_id(coll.id_kind)
             item = _shape(coll, item_id, body)
             items[str(item_id)] = item
-            return JSONResponse({"data": item} if coll.envelope == "v2" else item, status_code=status)
+            default = {"data": item} if coll.envelope == "v2" else item
+            return _answer(endpoint, coll, default, status, item=item, item_id=item_id)
         item_key = str(path_params.get("id", ""))
         if item_key not in items:
             return dd_errors(404, "Not found")
+        item = items[item_key]
         if endpoint.action == "get":
-            item = items[item_key]
-            return JSONResponse({"data": item} if coll.envelope == "v2" else item, status_code=status)
+            default = {"data": item} if coll.envelope == "v2" else item
+            return _answer(endpoint, coll, default, status, item=item, item_id=item_key)
         if endpoint.action == "delete":
             del items[item_key]
-            if status == 204:
-                return Response(status_code=204)
-            return JSONResponse({"deleted_id": item_key} if coll.envelope == "v1" else {}, status_code=status)
+            return _answer(endpoint, coll, {}, status, item=item, item_id=item.get(coll.id_field, item_key)
+                           if coll.envelope == "v1" else item_key)
     return dd_errors(405, "Method Not Allowed")
 
 
