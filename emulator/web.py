@@ -18,7 +18,7 @@ from .state import CODE_TTL, AuthCode, Client, Session
 
 SESSION_COOKIE = "dogweb"
 SESSION_TTL = 12 * 3600
-_PKCE_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+_PKCE_RE = re.compile(r"\A[A-Za-z0-9\-._~]{43,128}\Z")  # \Z: "$" would accept a trailing newline
 # Parameters of the authorization request carried through login, pickers and the consent form.
 AUTH_PARAMS = ("client_id", "redirect_uri", "response_type", "code_challenge", "code_challenge_method", "state", "scope")
 

@@ -37,11 +37,11 @@ class Network:
             ctx.load_verify_locations(cafile=str(self.ca_bundle))
         return ctx
 
-    def chromium_args(self) -> list[str]:
+    def chromium_args(self, first_rules: list[str] | None = None) -> list[str]:
         args = []
-        if self.host_map:
-            rules = ",".join(f"MAP {h} {a}" for h, a in self.host_map.items())
-            args.append(f"--host-resolver-rules={rules}")
+        rules = list(first_rules or []) + [f"MAP {h} {a}" for h, a in self.host_map.items()]
+        if rules:
+            args.append(f"--host-resolver-rules={','.join(rules)}")
         if self.chromium_spki:
             args.append(f"--ignore-certificate-errors-spki-list={self.chromium_spki}")
         return args

@@ -129,7 +129,7 @@ _ASSIGN_RE = re.compile(
 )
 
 # Datadog api_keys answers: {"key": "<32 hex>"}.
-_HEX_KEY_RE = re.compile(r"(?P<q>[\"'])key(?P=q)(?P<sep>\s*:\s*)(?P<q2>[\"'])[0-9a-fA-F]{32,}(?P=q2)")
+_HEX_KEY_RE = re.compile(r"(?P<q>[\"'])key(?P=q)(?P<sep>\s*:\s*)(?P<q2>[\"'])(?P<val>[0-9a-fA-F]{32,})(?P=q2)")
 
 # Playwright cookies / storage state: {"name": "dogweb", "value": "<session>", ...}.
 _COOKIE_OBJ_RE = re.compile(
@@ -169,26 +169,35 @@ _COOKIE_ATTRS = {"path", "domain", "expires", "max-age", "samesite", "secure", "
                  "priority", "partitioned", "version", "comment"}
 
 
-def _redact_header_value(name: str, value: str) -> str:
+# Every substitution below appends what it hid to ``found`` as (value, label), so that the
+# Redactor can *learn* secrets it was never told about (see Redactor.learn).
+_Found = list[tuple[str, str]]
+
+
+def _redact_header_value(name: str, value: str, found: _Found) -> str:
     name = name.lower()
     if name in _COOKIE_HEADERS:
-        return _redact_cookie_value(value, set_cookie=(name == "set-cookie"))
+        return _redact_cookie_value(value, found, set_cookie=(name == "set-cookie"))
     if value.startswith("[REDACTED"):
         return value
     if name in ("authorization", "proxy-authorization"):
         m = _SCHEME_RE.match(value)
         if m:
-            if m.group("cred").startswith("[REDACTED"):
+            cred = m.group("cred")
+            if cred.startswith("[REDACTED"):
                 return value
+            found.append((cred.strip(), name))
             return f"{m.group('scheme')}{m.group('ws')}{PLACEHOLDER}"
-    trailing = value[len(value.rstrip()):]
-    return PLACEHOLDER + trailing
+    stripped = value.rstrip()
+    found.append((stripped, name))
+    return PLACEHOLDER + value[len(stripped):]
 
 
-def _redact_cookie_value(value: str, *, set_cookie: bool) -> str:
+def _redact_cookie_value(value: str, found: _Found, *, set_cookie: bool) -> str:
     def pair(m: re.Match[str]) -> str:
         if m.group("name").lower() in _COOKIE_ATTRS or m.group("val").startswith("[REDACTED"):
             return m.group(0)
+        found.append((m.group("val").strip(), "cookie"))
         return f"{m.group('name')}{m.group('eq')}{PLACEHOLDER}"
 
     if set_cookie:
@@ -196,41 +205,52 @@ def _redact_cookie_value(value: str, *, set_cookie: bool) -> str:
         first, sep, rest = value.partition(";")
         return _COOKIE_PAIR_RE.sub(pair, first, count=1) + sep + rest
     if "=" not in value:  # a bare cookie blob
-        return value if value.startswith("[REDACTED") else PLACEHOLDER
+        if value.startswith("[REDACTED"):
+            return value
+        found.append((value.strip(), "cookie"))
+        return PLACEHOLDER
     return _COOKIE_PAIR_RE.sub(pair, value)
 
 
-def _sub_param(m: re.Match[str]) -> str:
+def _sub_param(m: re.Match[str], found: _Found) -> str:
+    found.append((m.group(3), m.group(1).lower()))
     return f"{m.group(1)}{m.group(2)}{PLACEHOLDER}"
 
 
-def _sub_keyed(m: re.Match[str]) -> str:
+def _sub_keyed(m: re.Match[str], found: _Found) -> str:
     if m.group("key").lower() == "code" and _ERROR_CODE_RE.fullmatch(m.group("val")):
         return m.group(0)
+    found.append((m.group("val"), m.group("key").lower()))
     return f"{m.group('q1')}{m.group('key')}{m.group('q1')}{m.group('sep')}{m.group('q2')}{PLACEHOLDER}{m.group('q2')}"
 
 
-def _sub_assign(m: re.Match[str]) -> str:
+def _sub_assign(m: re.Match[str], found: _Found) -> str:
+    if m.group("key").lower() == "code" and _ERROR_CODE_RE.fullmatch(m.group("val")):
+        return m.group(0)
+    found.append((m.group("val"), m.group("key").lower()))
     return f"{m.group('key')}{m.group('sep')}{m.group('q')}{PLACEHOLDER}{m.group('q')}"
 
 
-def _sub_hex_key(m: re.Match[str]) -> str:
+def _sub_hex_key(m: re.Match[str], found: _Found) -> str:
+    found.append((m.group("val"), "api_key"))
     return f"{m.group('q')}key{m.group('q')}{m.group('sep')}{m.group('q2')}{PLACEHOLDER}{m.group('q2')}"
 
 
-def _sub_cookie_obj(m: re.Match[str]) -> str:
+def _sub_cookie_obj(m: re.Match[str], found: _Found) -> str:
+    found.append((m.group("val"), "cookie"))
     return f"{m.group('head')}{m.group('q')}{PLACEHOLDER}{m.group('q')}"
 
 
-def _sub_header_line(m: re.Match[str]) -> str:
+def _sub_header_line(m: re.Match[str], found: _Found) -> str:
     groups = m.groupdict()
     name = groups.get("name") or groups.get("auth") or ""
-    return f"{groups.get('lead') or ''}{name}{m.group('sep')}{_redact_header_value(name, m.group('val'))}"
+    value = _redact_header_value(name, m.group("val"), found)
+    return f"{groups.get('lead') or ''}{name}{m.group('sep')}{value}"
 
 
-def _sub_header_quoted(m: re.Match[str]) -> str:
+def _sub_header_quoted(m: re.Match[str], found: _Found) -> str:
     q1, q2 = m.group("q1"), m.group("q2")
-    value = _redact_header_value(m.group("name"), m.group("val"))
+    value = _redact_header_value(m.group("name"), m.group("val"), found)
     return f"{q1}{m.group('name')}{q1}{m.group('sep')}{q2}{value}{q2}"
 
 
@@ -245,6 +265,11 @@ _PATTERN_RULES: tuple[tuple[re.Pattern[str], Any, tuple[str, ...]], ...] = (
     (_ASSIGN_RE, _sub_assign, _SECRET_KEYS + ("secret",)),
     (_PARAM_RE, _sub_param, _SECRET_PARAMS),
 )
+
+# A value found by a pattern rule is learned (registered) only when it looks like a
+# credential, not like a word: 8+ characters, no whitespace, and a digit or 16+ characters.
+_LEARNABLE_RE = re.compile(r"(?=\S*\d)\S{8,}|\S{16,}")
+
 
 # --- binary detection --------------------------------------------------------------------
 
@@ -314,9 +339,15 @@ def _variants(value: str) -> set[str]:
 
 
 class Redactor:
-    """Registry of literal secrets plus pattern rules; see the module docstring."""
+    """Registry of literal secrets plus pattern rules; see the module docstring.
 
-    def __init__(self) -> None:
+    With ``learn`` (the default), a credential-looking value hidden by a pattern rule
+    (``"access_token": "at-9f8e..."``) is registered too, so that its bare occurrences
+    elsewhere (pytest's ``assert 'at-9f8e...' == ...``) are redacted as well.
+    """
+
+    def __init__(self, *, learn: bool = True) -> None:
+        self.learn = learn
         self._lock = threading.Lock()
         self._secrets: dict[str, str] = {}  # registered value -> label
         self._forms: dict[str, str] = {}  # every encoded form -> label
@@ -325,18 +356,39 @@ class Redactor:
 
     # registry ---------------------------------------------------------------------------
 
-    def add(self, value: str | None, label: str = "secret") -> None:
-        """Register a literal secret; values shorter than 6 characters are ignored."""
+    def add(self, value: str | None, label: str = "secret") -> bool:
+        """Register a literal secret; values shorter than 6 characters are ignored.
+
+        Returns True when the value was not registered before."""
         if not isinstance(value, str) or len(value.strip()) < MIN_SECRET_LENGTH:
-            return
+            return False
         label = _LABEL_OK.sub("_", str(label) or "secret")
         with self._lock:
             if value in self._secrets:
-                return
+                return False
             self._secrets[value] = label
             for form in _variants(value):
                 self._forms.setdefault(form, label)
             self._dirty = True
+            return True
+
+    def _learn(self, found: _Found) -> bool:
+        learned = False
+        for value, label in found:
+            candidates = {value}
+            try:
+                candidates.add(urllib.parse.unquote_plus(value))
+                candidates.add(json.loads(f'"{value}"'))
+            except ValueError:
+                pass
+            for candidate in candidates:
+                if (
+                    isinstance(candidate, str)
+                    and not candidate.startswith("[REDACTED")
+                    and _LEARNABLE_RE.fullmatch(candidate)
+                ):
+                    learned |= self.add(candidate, label)
+        return learned
 
     def clear(self) -> None:
         """Forget every registered value (for tests)."""
@@ -381,15 +433,22 @@ class Redactor:
             return s
         if not isinstance(s, str):
             s = str(s)
-        regex, forms = self._compiled()
-        if regex is not None:
-            s = regex.sub(lambda m: f"[REDACTED:{forms.get(m.group(0), 'secret')}]", s)
+        s = self._redact_literals(s)
+        found: _Found = []
         lowered = s.lower()
         for pattern, sub, triggers in _PATTERN_RULES:
             if any(t in lowered for t in triggers):
-                s = pattern.sub(sub, s)
+                s = pattern.sub(lambda m, sub=sub: sub(m, found), s)
                 lowered = s.lower()
+        if found and self.learn and self._learn(found):
+            s = self._redact_literals(s)
         return s
+
+    def _redact_literals(self, s: str) -> str:
+        regex, forms = self._compiled()
+        if regex is None:
+            return s
+        return regex.sub(lambda m: f"[REDACTED:{forms.get(m.group(0), 'secret')}]", s)
 
     def redact_bytes(self, b: bytes) -> bytes:
         """Redact text-like bytes; binary data (images, video, archives) is returned as is."""
@@ -403,7 +462,11 @@ class Redactor:
 
     def redact_obj(self, obj: Any) -> Any:
         """Redacted copy of a JSON-like structure (dicts, lists, tuples, strings, bytes)."""
-        return self._redact_obj(obj, None, 0)
+        before = len(self._secrets)
+        out = self._redact_obj(obj, None, 0)
+        if len(self._secrets) != before:  # learned a secret part-way: redo the earlier parts
+            out = self._redact_obj(obj, None, 0)
+        return out
 
     def _redact_obj(self, obj: Any, key: str | None, depth: int) -> Any:
         if depth > 200:  # cyclic or absurdly deep: do not recurse further
@@ -415,6 +478,8 @@ class Redactor:
                 if k == "code" and _ERROR_CODE_RE.fullmatch(out):
                     return out
                 if k in _SECRET_KEYS or (k == "key" and _HEX32_RE.fullmatch(out)):
+                    if self.learn:
+                        self._learn([(out, "api_key" if k == "key" else k)])
                     return PLACEHOLDER
             return out
         if isinstance(obj, (bytes, bytearray)):
@@ -426,7 +491,11 @@ class Redactor:
                 new_key = self.redact_text(k) if isinstance(k, str) else k
                 if is_cookie and k == "value" and isinstance(v, str):
                     out = self.redact_text(v)
-                    result[new_key] = out if out.startswith("[REDACTED") else PLACEHOLDER
+                    if not out.startswith("[REDACTED"):
+                        if self.learn:
+                            self._learn([(out, "cookie")])
+                        out = PLACEHOLDER
+                    result[new_key] = out
                     continue
                 result[new_key] = self._redact_obj(v, k if isinstance(k, str) else None, depth + 1)
             return result

@@ -151,9 +151,8 @@ def executor_info(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             info["buildOrder"] = int(run_number)
         if repo and run_id:
             info["buildUrl"] = f"{server}/{repo}/actions/runs/{run_id}"
-        info["reportName"] = REPORT_NAME
         return info
-    return {"name": "ddoauth", "type": "local", "reportName": REPORT_NAME}
+    return {"name": "ddoauth", "type": "local"}
 
 
 def write_executor(results_dir: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Path:

@@ -1,0 +1,50 @@
+"""Authorize: the consent flow through Datadog's real pages, and what the callback carries."""
+import allure
+import pytest
+
+from fixtures.grants import authorize, oauth_client
+
+pytestmark = [allure.feature("authorize"), pytest.mark.browser]
+
+
+@allure.story("consent page")
+def test_consent_lists_exactly_the_client_scopes(target, shared_grant, verify):
+    flow = shared_grant.authorization.flow
+    verify("flow_reached_callback", flow)
+    verify("consent_scopes_exact", flow.consent_scopes, target.client.scopes)
+    verify("redirect_not_307", flow.callback_redirect_status)
+
+
+@allure.story("consent page")
+def test_consent_page_headers(target, shared_grant, verify):
+    headers = shared_grant.authorization.flow.consent_headers
+    verify("consent_not_frameable", headers)
+    verify("consent_no_store", headers)
+
+
+@allure.story("callback")
+def test_callback_parameters(target, shared_grant, verify):
+    auth = shared_grant.authorization
+    verify("flow_reached_callback", auth.flow)
+    verify("state_echoed", auth.callback, auth.state)
+    verify("callback_domain", auth.callback, target.site.domain)
+    verify("callback_org_params", auth.callback)
+    verify("no_token_in_callback", auth.callback)
+    verify("callback_no_duplicates", auth.flow.callback_pairs)
+    allure.dynamic.parameter("callback keys", ",".join(sorted(auth.callback)))
+
+
+@allure.story("region switch")
+def test_region_switch_follows_callback_domain(region_pair, browser_sessions, http, verify):
+    """Start on US1 with no session, pick the other region on Datadog's site picker: the callback
+    names that region and every later call goes to its API host."""
+    start, other = region_pair
+    auth = authorize(browser_sessions, start, logged_in=True, state_target=other, site_key=other.site.key)
+    verify("flow_reached_callback", auth.flow)
+    verify("callback_domain", auth.callback, other.site.domain)
+    client = oauth_client(http, other, auth.domain)
+    assert client.token_url == f"https://api.{other.site.domain}/oauth2/v1/token"
+    ex = client.exchange_code(auth.code, start.redirect_uri, auth.pkce.verifier)
+    verify("token_ok", ex)
+    me = client.api("GET", "/api/v2/users/me", ex.json["access_token"])
+    assert me.url.startswith(f"https://api.{other.site.domain}/"), me.url

@@ -1,0 +1,28 @@
+"""Token: code exchange with form and JSON bodies, and the answer's fields."""
+import allure
+import pytest
+
+from fixtures.grants import exchange
+
+pytestmark = [allure.feature("token")]
+
+
+@allure.story("code exchange")
+def test_token_response_fields(target, shared_grant, verify):
+    ex = shared_grant.token_exchange
+    verify("token_ok", ex)
+    body = ex.json
+    verify("token_fields", body)
+    verify("token_expires_in", body)
+    verify("token_no_store", ex)
+    verify("token_scope", body, target.client.scopes)
+
+
+@allure.story("code exchange")
+def test_code_exchange_with_json_body(target, browser_sessions, http, verify):
+    from fixtures.grants import authorize
+    auth = authorize(browser_sessions, target)
+    verify("flow_reached_callback", auth.flow)
+    ex = exchange(http, auth, body_format="json")
+    verify("token_ok", ex)
+    verify("token_fields", ex.json)
