@@ -62,11 +62,7 @@ class Behaviour:
             if key in SWITCHES and value not in SWITCHES[key]:
                 raise ConfigError(f"behaviour {key}: {value!r} is not one of {list(SWITCHES[key])}")
             if key == "rate_limits":
-                if not isinstance(value, dict) or not all(
-                    isinstance(v, dict) and int(v.get("limit", 0)) > 0 and int(v.get("period", 0)) > 0
-                    for v in value.values()
-                ):
-                    raise ConfigError("behaviour rate_limits: {bucket: {limit: >0, period: >0 seconds}}")
+                value = _rate_limits(value)
             if key == "defects":
                 value = set(value)
                 unknown = value - set(DEFECTS)
@@ -76,6 +72,23 @@ class Behaviour:
 
     def has(self, defect: str) -> bool:
         return defect in self.defects
+
+
+def _rate_limits(value) -> dict:
+    """{bucket: {limit, period}} with whole positive numbers; anything else is a ConfigError (never a 500)."""
+    problem = "behaviour rate_limits: {bucket: {limit: >0, period: >0 seconds}}"
+    if not isinstance(value, dict):
+        raise ConfigError(problem)
+    out = {}
+    for bucket, conf in value.items():
+        try:
+            limit, period = int(conf["limit"]), int(conf["period"])
+        except (TypeError, KeyError, ValueError, OverflowError):  # OverflowError: 1e400 parses as inf
+            raise ConfigError(problem) from None
+        if limit <= 0 or period <= 0:
+            raise ConfigError(problem)
+        out[str(bucket)] = {"limit": limit, "period": period}
+    return out
 
 
 def all_switch_variants() -> list[dict]:

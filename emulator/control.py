@@ -1,7 +1,17 @@
 """The emulator's control API under /_emulator/ (JSON, local only): state, reset, clock,
-client administration, behaviour switches, fault rules and named defects."""
+client administration, behaviour switches, fault rules and named defects.
+
+`POST codes` mints authorization codes without the browser dance, as if the user had clicked
+Authorize (for benchmarks and tests of the back channel):
+    {"site": "EU1", "client_id": "...", "code_challenge": "<S256 challenge>",
+     "code_challenge_method": "S256", "redirect_uri": (default: first registered),
+     "org_id": (default: the client's org), "user_id": (default: a user of that org),
+     "scopes": (default: the client's scopes), "count": 1..10000}
+    -> {"codes": [...], "redirect_uri": ..., "user_id": ..., "org_id": ..., "scopes": [...], "expires_in": 600}
+"""
 from __future__ import annotations
 
+import math
 import re
 import secrets
 
@@ -12,6 +22,10 @@ from harness.errors import ConfigError
 from .behaviour import DEFECTS, SWITCHES
 from .http import Ctx, dd_errors, json_body
 from .rules import Rule
+from .state import CODE_TTL, AuthCode
+from .web import _PKCE_RE
+
+MAX_MINTED_CODES = 10000
 
 
 async def _body(ctx: Ctx) -> dict:
@@ -36,13 +50,15 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
         if path == "clock" and method == "POST":
             data = await _body(ctx)
             seconds = float(data.get("advance", 0))
+            if not math.isfinite(seconds):  # NaN/inf would poison every later clock reading
+                raise ConfigError("clock advance must be a finite number of seconds")
             return JSONResponse({"clock_offset": store.advance(seconds), "now": store.now()})
-        if path == "behaviour":
+        if path == "behaviour" and method in ("GET", "POST"):
             if method == "POST":
                 store.behaviour.update(await _body(ctx))
             return JSONResponse({"behaviour": store.behaviour.as_dict(),
                                  "switches": {k: list(v) for k, v in SWITCHES.items()}})
-        if path == "defects":
+        if path == "defects" and method in ("GET", "POST"):
             if method == "POST":
                 data = await _body(ctx)
                 enabled = set(store.behaviour.defects)
@@ -51,7 +67,7 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
                 store.behaviour.update({"defects": enabled})
             return JSONResponse({"enabled": sorted(store.behaviour.defects), "catalogue": {
                 name: {"description": d, "caught_by": tests} for name, (d, tests) in DEFECTS.items()}})
-        if path == "rules":
+        if path == "rules" and method in ("GET", "POST", "DELETE"):
             rules = ctx.request.app.state.rules
             if method == "POST":
                 data = await _body(ctx)
@@ -61,6 +77,8 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
             if method == "DELETE":
                 rules.clear()
             return JSONResponse({"rules": [r.as_dict() for r in rules]})
+        if path == "codes" and method == "POST":
+            return _mint_codes(ctx, await _body(ctx))
         if path == "requests" and method == "GET":
             return JSONResponse({"requests": list(store.request_log)})
         m = re.fullmatch(r"clients/([^/]+)/(rotate-secret|publish|disable|enable)", path)
@@ -113,3 +131,49 @@ def _client_action(ctx: Ctx, client_id: str, action: str) -> Response:
                 if g.client_id == client_id:
                     store.revoke_grant(g.id)
         return JSONResponse({"client_id": client_id, "disabled": action == "disable"})
+
+
+def _mint_codes(ctx: Ctx, data: dict) -> Response:
+    store = ctx.store
+    site = store.registry.get(str(data.get("site") or ctx.site.key))
+    if not site.oauth:
+        raise ConfigError(f"OAuth is not available on {site.key}")
+    client = store.client(site.key, str(data.get("client_id", "")))
+    if client is None or client.disabled:
+        raise ConfigError(f"no enabled client {data.get('client_id')!r} on {site.key}")
+    redirect_uri = data.get("redirect_uri") or client.redirect_uris[0]
+    if redirect_uri not in client.redirect_uris:
+        raise ConfigError("redirect_uri is not registered for this client")
+    org_id = data.get("org_id") or client.org_id
+    org = store.orgs.get(org_id)
+    if org is None or org.site != site.key:
+        raise ConfigError(f"unknown org {org_id!r} on {site.key}")
+    if client.kind == "test" and org_id != client.org_id:
+        raise ConfigError("a test client can only be authorized from its sandbox org")
+    user_id = data.get("user_id") or next(
+        (u.id for u in store.users.values() if u.site == site.key and org_id in u.org_ids), None)
+    user = store.users.get(user_id)
+    if user is None or user.site != site.key or org_id not in user.org_ids:
+        raise ConfigError(f"user {user_id!r} is not a member of org {org_id} on {site.key}")
+    scopes = data.get("scopes", client.scopes)
+    if not isinstance(scopes, list) or not all(isinstance(x, str) and x in client.scopes for x in scopes):
+        raise ConfigError("scopes must be a list of the client's scopes")
+    challenge = data.get("code_challenge")
+    method = data.get("code_challenge_method") or ("S256" if challenge else None)
+    if challenge is not None and (not isinstance(challenge, str) or not _PKCE_RE.match(challenge)
+                                  or method not in ("S256", "SHA-256")):
+        raise ConfigError("code_challenge must be an S256 challenge (43-128 unreserved characters)")
+    count = data.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_MINTED_CODES:
+        raise ConfigError(f"count must be a whole number from 1 to {MAX_MINTED_CODES}")
+    codes = []
+    with store.lock:
+        now = store.now()
+        for _ in range(count):
+            code = AuthCode(code=secrets.token_urlsafe(24), site=site.key, client_id=client.id,
+                            redirect_uri=redirect_uri, code_challenge=challenge, code_challenge_method=method,
+                            user_id=user.id, org_id=org_id, scopes=list(scopes), issued_at=now)
+            store.codes[code.code] = code
+            codes.append(code.code)
+    return JSONResponse({"codes": codes, "redirect_uri": redirect_uri, "user_id": user.id, "org_id": org_id,
+                         "scopes": list(scopes), "expires_in": CODE_TTL}, status_code=201)

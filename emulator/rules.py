@@ -41,6 +41,11 @@ class Rule:
             re.compile(rule.path)
         except (re.error, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"bad rule: {exc}") from None
+        if rule.times is not None and (not isinstance(rule.times, int) or isinstance(rule.times, bool)
+                                       or rule.times < 0):
+            raise ConfigError("rule times must be a whole number >= 0, or absent for always")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in rule.headers.items()):
+            raise ConfigError("rule headers must map names to string values")
         if rule.status is None and not rule.delay_ms and not rule.drop:
             raise ConfigError("a rule needs an action: status, delay_ms or drop")
         if rule.status is not None and not 100 <= int(rule.status) <= 599:

@@ -9,7 +9,10 @@ Two layers, applied in this order by :meth:`Redactor.redact_text`:
 2. Pattern rules that catch secrets nobody registered: OAuth/form parameters (``code=``,
    ``access_token=`` ...), credential headers (``Authorization``, ``Cookie``, ``Set-Cookie``,
    ``DD-API-KEY`` ...), and JSON / Python-repr keys (``"access_token": "..."`` ...).  These
-   are replaced by ``[REDACTED]``.  ``state`` is deliberately *not* a secret.
+   are replaced by ``[REDACTED]``.  ``state`` is deliberately *not* a secret.  A value a
+   rule hides that looks like a credential (8+ chars with a digit, or 16+ chars, no spaces)
+   is then registered ("learned"), so its bare occurrences elsewhere - pytest's assertion
+   introspection prints compared values bare - are redacted too.
 
 Redaction is idempotent: redacting already redacted text changes nothing.
 

@@ -1,0 +1,112 @@
+"""`ddoauth`: run the conformance suites, build the report, log in by hand for SSO/captcha users."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _report(results: list[str], out: str) -> int:
+    from . import report
+
+    results_dirs = [Path(r) for r in results]
+    merged = results_dirs[0]
+    if len(results_dirs) > 1:  # several runs (a CI matrix): one report
+        merged = Path(out).parent / "allure-results-merged"
+        shutil.rmtree(merged, ignore_errors=True)
+        merged.mkdir(parents=True)
+        for d in results_dirs:
+            if not d.is_dir():
+                raise ConfigError(f"no Allure results at {d}")
+            for f in d.iterdir():
+                if f.is_file():
+                    shutil.copy2(f, merged / f.name)
+    index = report.generate_html(merged, out, ROOT)
+    print(f"report: {index}")
+    return 0
+
+
+def _conformance(args: argparse.Namespace, passthrough: list[str]) -> int:
+    results = ROOT / "reports" / "allure-results"
+    shutil.rmtree(results, ignore_errors=True)
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "suites"), "--alluredir", str(results), "-p", "no:cacheprovider"]
+    if args.targets:
+        cmd += ["--targets", args.targets]
+    cmd += passthrough
+    rc = subprocess.call(cmd, cwd=ROOT)
+    if rc in (0, 1) and results.is_dir():  # a report for failing runs too: that is when it matters
+        try:
+            _report([str(results)], str(ROOT / "reports" / "allure-report"))
+        except ConfigError as exc:
+            print(f"ddoauth: report not built: {exc}", file=sys.stderr)
+            return rc or 2
+    return rc
+
+
+def _login(args: argparse.Namespace) -> int:
+    """A person logs in by hand (SSO, captcha) in a headed browser; the session is saved for later runs."""
+    from playwright.sync_api import sync_playwright
+
+    from fixtures.browser import STABILITY_ARGS, find_chromium
+
+    from .config import load_targets
+
+    config = load_targets(Path(args.targets), Path(args.env_file))
+    target = next((t for t in config.targets if t.name == args.target), None)
+    if target is None:
+        raise ConfigError(f"{args.targets}: no target named {args.target!r}")
+    out = Path(args.state_dir) / "browser-state" / f"manual-{target.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with sync_playwright() as pw:
+        launch = {"headless": False, "args": STABILITY_ARGS + config.network.chromium_args()}
+        if find_chromium():
+            launch["executable_path"] = find_chromium()
+        browser = pw.chromium.launch(**launch)
+        context = browser.new_context(ignore_https_errors=config.network.chromium_ignores_https_errors)
+        page = context.new_page()
+        page.goto(f"{target.site.web_origin}/account/login")
+        input(f"Log in to {target.site.web_host} in the browser window, then press Enter here... ")
+        context.storage_state(path=str(out))
+        out.chmod(0o600)
+        browser.close()
+    print(f"saved browser state: {out}\nadd to the target's user:  storage_state: {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ddoauth", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    conf = sub.add_parser("conformance", help="run the suites (default: the embedded emulator) and build the report")
+    conf.add_argument("--targets", help="targets YAML (default: the embedded emulator)")
+    rep = sub.add_parser("report", help="build the single-file HTML report from one or more results dirs")
+    rep.add_argument("--results", action="append", required=True)
+    rep.add_argument("--out", default=str(ROOT / "reports" / "allure-report"))
+    log = sub.add_parser("login", help="log in by hand in a headed browser and save the session")
+    log.add_argument("--target", required=True)
+    log.add_argument("--targets", required=True)
+    log.add_argument("--env-file", default=".env")
+    log.add_argument("--state-dir", default=".ddoauth")
+    args, rest = parser.parse_known_args(argv)
+    try:
+        if args.command == "conformance":
+            return _conformance(args, rest)
+        if rest:
+            parser.error(f"unrecognised arguments: {' '.join(rest)}")
+        if args.command == "report":
+            return _report(args.results, args.out)
+        return _login(args)
+    except ConfigError as exc:
+        print(f"ddoauth: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
