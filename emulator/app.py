@@ -82,7 +82,8 @@ class EmulatorApp:
             if not self.control_api:
                 return dd_errors(404, "Not found")
             site = self.store.registry.by_host(host) or next(iter(self.store.registry))
-            return await control.dispatch(Ctx(request, self.store, site, "control"), path[len(CONTROL_PREFIX):])
+            return await self._guarded(request, host, path, control.dispatch(
+                Ctx(request, self.store, site, "control"), path[len(CONTROL_PREFIX):]))
         site = self.store.registry.by_host(host)
         if site is None:
             return dd_errors(421, f"Misdirected request: {host or '(no host)'} is not a Datadog host")
@@ -105,16 +106,20 @@ class EmulatorApp:
         rate = self._rate(site, path) if role == "api" else None
         if rate is not None and rate[0]:
             return self._apply(dd_errors(429, "Too many requests"), rate[1])
+        resp = await self._guarded(request, host, path, self._route(ctx, path))
+        return self._apply(resp, rate[1]) if rate is not None else resp
+
+    @staticmethod
+    async def _guarded(request: Request, host: str, path: str, handler) -> Response:
         try:
-            resp = await self._route(ctx, path)
+            return await handler
         except HTTPFailure as failure:
-            resp = failure.response
+            return failure.response
         except ConfigError as exc:
-            resp = dd_errors(400, str(exc))
+            return dd_errors(400, str(exc))
         except Exception:  # never a traceback on the wire; the log keeps it
             log.exception("emulator handler failed for %s %s%s", request.method, host, path)
-            resp = dd_errors(500, "Internal Server Error")
-        return self._apply(resp, rate[1]) if rate is not None else resp
+            return dd_errors(500, "Internal Server Error")
 
     @staticmethod
     def _role(site, host: str) -> str:

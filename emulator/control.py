@@ -95,6 +95,14 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
                         store.revoke_grant(g.id)
                         n += 1
             return JSONResponse({"revoked_grants": n})
+        if path == "tokens/expire" and method == "POST":
+            # end an access token's life now, without moving the clock for everyone else
+            data = await _body(ctx)
+            token = store.access_tokens.get(str(data.get("access_token", "")))
+            if token is None:
+                return dd_errors(404, "unknown access token")
+            token.expires_at = store.now() - 1
+            return JSONResponse({"expired": True})
         m = re.fullmatch(r"api-keys/([^/]+)", path)
         if m and method == "DELETE":
             removed = store.api_keys.pop(m.group(1), None)

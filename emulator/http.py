@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -51,6 +52,35 @@ async def read_body(request: Request) -> bytes:
     return body
 
 
+_MAX_JSON_INT = 2 ** 63
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 -> inf
+        raise ValueError("number out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if abs(value) >= _MAX_JSON_INT:
+        raise ValueError("number out of range")
+    return value
+
+
+def loads(raw: bytes | str):
+    """Strict JSON: no NaN/Infinity, no out-of-range numbers; every failure is a ValueError (incl. deep nesting)."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 class BodyParseError(Exception):
     def __init__(self, kind: str, detail: str = ""):
         super().__init__(detail)
@@ -69,7 +99,7 @@ def parse_params(content_type: str, body: bytes) -> dict[str, str]:
         return pairs_to_dict(pairs)
     if ctype == "application/json":
         try:
-            data = json.loads(body or b"{}")
+            data = loads(body or b"{}")
         except (ValueError, UnicodeDecodeError):
             raise BodyParseError("malformed", "body is not valid JSON") from None
         if not isinstance(data, dict):
@@ -91,6 +121,6 @@ def pairs_to_dict(pairs: list[tuple[str, str]]) -> dict[str, str]:
 async def json_body(request: Request) -> object:
     body = await read_body(request)
     try:
-        return json.loads(body or b"null")
+        return loads(body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise HTTPFailure(dd_errors(400, "Invalid JSON body")) from None

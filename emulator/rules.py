@@ -44,6 +44,8 @@ class Rule:
         if rule.times is not None and (not isinstance(rule.times, int) or isinstance(rule.times, bool)
                                        or rule.times < 0):
             raise ConfigError("rule times must be a whole number >= 0, or absent for always")
+        if not 0 <= rule.delay_ms <= 600_000:
+            raise ConfigError("rule delay_ms must be between 0 and 600000")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in rule.headers.items()):
             raise ConfigError("rule headers must map names to string values")
         if rule.status is None and not rule.delay_ms and not rule.drop:

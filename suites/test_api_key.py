@@ -1,0 +1,103 @@
+"""API key: the marketplace key is created once per org, validates, and carries data to the site."""
+import time
+import uuid
+
+import allure
+import pytest
+
+from fixtures.grants import authorize, complete_grant, oauth_client
+
+pytestmark = [allure.feature("api key")]
+AK = "api_keys_write"
+
+
+def _needs_scope(target):
+    if AK not in target.client.scopes:
+        pytest.skip(f"the client is not configured with {AK}")
+
+
+@allure.story("marketplace key")
+def test_marketplace_key_lifecycle(target, shared_grant, http, verify, recorder, emulator_control):
+    _needs_scope(target)
+    client = oauth_client(http, target, shared_grant.authorization.domain)
+    domain = shared_grant.authorization.domain
+    created = client.api("POST", "/api/v2/api_keys/marketplace", shared_grant.access_token, label="create API key")
+    if created.status == 409:
+        pytest.fail("[DD-ENDPOINTS-APIKEY] an OAuth API key already exists in this org (a previous run or install): "
+                    "delete it on the API Keys page, then run again")
+    assert created.status == 201, f"[DD-ENDPOINTS-APIKEY] expected 201, got {created.brief()}"
+    data = (created.json or {}).get("data", {})
+    attrs = data.get("attributes", {})
+    key_id, key = data.get("id"), attrs.get("key")
+    assert key and key_id, f"answer lacks data.id / data.attributes.key: keys {sorted(attrs)}"
+    allure.dynamic.parameter("api key id", key_id)
+    allure.dynamic.parameter("api key last4", attrs.get("last4", key[-4:]))
+    try:
+        name = attrs.get("name", "")
+        if "OAuth Client API Key" not in name:
+            recorder.warning(f"[DD-TROUBLESHOOT-APIKEY] key name {name!r} lacks 'OAuth Client API Key'")
+        headers = {"DD-API-KEY": key, "Content-Type": "application/json"}
+        valid = client.api("GET", "/api/v1/validate", None, headers=headers, label="validate API key")
+        verify("api_success", valid, 200, "valid")
+        assert valid.json.get("valid") is True, f"validate answered {valid.json}"
+        marker = f"ddoauth-{uuid.uuid4().hex[:12]}"
+        now = int(time.time())
+        series = {"series": [{"metric": "ddoauth.probe", "type": 3, "points": [{"timestamp": now, "value": 42}],
+                              "tags": [f"run:{marker}"]}]}
+        verify("api_success", client.api("POST", "/api/v2/series", None, headers=headers, json=series,
+                                         label="submit metric"), 202)
+        log = [{"message": f"ddoauth probe {marker}", "service": "ddoauth", "ddtags": f"run:{marker}"}]
+        verify("api_success", client.api("POST", "/api/v2/logs", None, headers=headers, json=log,
+                                         host=f"http-intake.logs.{domain}", label="submit log"), 202)
+        if "timeseries_query" in target.client.scopes:
+            points = _poll(lambda: client.api("GET", "/api/v1/query", shared_grant.access_token, params={
+                "from": now - 600, "to": now + 600, "query": f"avg:ddoauth.probe{{run:{marker}}}"}, label="read metric"),
+                lambda ex: ex.status == 200 and (ex.json or {}).get("series"))
+            assert points, "[DD-OAUTH-DATAFLOW] the submitted metric point never came back through timeseries_query"
+        if "logs_read_data" in target.client.scopes:
+            found = _poll(lambda: client.api("GET", "/api/v2/logs/events", shared_grant.access_token,
+                                             params={"filter[query]": marker}, label="read log"),
+                          lambda ex: ex.status == 200 and (ex.json or {}).get("data"))
+            assert found, "[DD-OAUTH-DATAFLOW] the submitted log line never came back"
+        second = client.api("POST", "/api/v2/api_keys/marketplace", shared_grant.access_token, label="create again")
+        # "Only one API key can exist per Datadog organization" (Datadog docs)
+        verify("oauth_error", second, 409, text="already exists")
+    finally:
+        if emulator_control is not None:
+            emulator_control.call("DELETE", f"api-keys/{key_id}")
+        else:
+            recorder.warning(f"API key {key_id} (last4 {attrs.get('last4')}) stays in the org: "
+                             "disable it on the API Keys page if this org is not a sandbox")
+
+
+def _poll(call, done, timeout: float = 30.0, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        ex = call()
+        if done(ex):
+            return ex
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+@allure.story("marketplace key")
+def test_marketplace_key_needs_api_keys_write(target, browser_sessions, http, verify):
+    _needs_scope(target)
+    narrower = [s for s in target.client.scopes if s != AK]
+    if not narrower:
+        pytest.skip("the client has no scope besides api_keys_write")
+    from harness.oauth_client import authorize_url
+    from harness.pkce import PKCE
+    from fixtures.grants import new_state
+    pkce, state = PKCE.generate(), new_state()
+    url = authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, state, pkce,
+                        scope=" ".join(narrower))
+    auth = authorize(browser_sessions, target, pkce=pkce, state=state, url=url)
+    if auth.code is None:
+        pytest.skip(f"Datadog does not narrow scopes at authorize for this client: "
+                    f"{auth.callback.get('error') or auth.flow.error_text}")
+    grant = complete_grant(http, auth)
+    client = oauth_client(http, target, auth.domain)
+    ex = client.api("POST", "/api/v2/api_keys/marketplace", grant.access_token, label="create without scope")
+    verify("api_forbidden", ex)

@@ -1,0 +1,56 @@
+"""Refresh: new access tokens from the long-lived refresh token, whatever rotation Datadog uses."""
+import allure
+import pytest
+
+from fixtures.grants import oauth_client
+from suites.probes import identity_probe
+
+pytestmark = [allure.feature("refresh")]
+
+
+@allure.story("refresh grant")
+def test_refresh_returns_working_access_token(target, fresh_grant, http, verify, recorder):
+    grant = fresh_grant()
+    client = oauth_client(http, target, grant.authorization.domain)
+    first = client.refresh(grant.refresh_token)
+    verify("token_ok", first)
+    body = first.json
+    assert body.get("access_token") and body["access_token"] != grant.access_token, \
+        "[RFC6749-6] refresh must return a new access token"
+    verify("token_expires_in", body)
+    verify("token_no_store", first)
+    probe = identity_probe(target)
+    if probe is not None:
+        verify("api_success", probe(client, body["access_token"]))
+    # Rotation is undocumented: record what Datadog does, and follow it
+    rotated = "refresh_token" in body and body["refresh_token"] != grant.refresh_token
+    recorder.observe("DD-REFRESH-ROTATION", "new refresh token" if rotated else
+                     ("same refresh token" if "refresh_token" in body else "refresh_token omitted"))
+    again = client.refresh(grant.refresh_token)
+    recorder.observe("DD-REFRESH-OLD-TOKEN-AFTER-ROTATION", f"status {again.status}")
+    if not rotated:
+        verify("token_ok", again)  # an unrotated refresh token must keep working (no expiry, docs)
+    else:
+        nxt = client.refresh(body["refresh_token"])
+        verify("token_ok", nxt)
+
+
+@allure.story("refresh grant")
+def test_refresh_after_access_token_expiry(target, fresh_grant, http, verify, emulator_control, pytestconfig):
+    """Refresh tokens never expire (Datadog docs): refreshing after the access token died must work."""
+    grant = fresh_grant()
+    client = oauth_client(http, target, grant.authorization.domain)
+    if emulator_control is not None:
+        emulator_control.call("POST", "tokens/expire", {"access_token": grant.access_token})
+    elif not pytestconfig.getoption("-m") or "nightly" not in pytestconfig.getoption("-m"):
+        pytest.skip("against real Datadog this waits an hour: nightly profile only (-m nightly)")
+    else:
+        import time
+        time.sleep(3660)
+    probe = identity_probe(target)
+    if probe is not None:
+        verify("api_forbidden", probe(client, grant.access_token))
+    ex = client.refresh(grant.refresh_token)
+    verify("token_ok", ex)
+    if probe is not None:
+        verify("api_success", probe(client, ex.json["access_token"]))

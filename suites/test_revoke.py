@@ -1,0 +1,44 @@
+"""Revoke (RFC 7009): revoked tokens stop working; a refresh token takes its access tokens along."""
+import allure
+import pytest
+
+from fixtures.grants import oauth_client
+from suites.probes import identity_probe
+
+pytestmark = [allure.feature("revoke")]
+
+
+def _probe_or_skip(target):
+    probe = identity_probe(target)
+    if probe is None:
+        pytest.skip("no read scope with a known probe: cannot tell a live token from a dead one")
+    return probe
+
+
+@allure.story("access token")
+def test_revoked_access_token_is_refused(target, fresh_grant, http, verify):
+    probe = _probe_or_skip(target)
+    grant = fresh_grant()
+    client = oauth_client(http, target, grant.authorization.domain)
+    verify("api_success", probe(client, grant.access_token))
+    ex = client.revoke(grant.access_token, "access_token")
+    assert ex.status == 200, f"[RFC7009-2.2] revoke answered {ex.status}"
+    verify("api_forbidden", probe(client, grant.access_token))
+
+
+@allure.story("refresh token")
+def test_revoked_refresh_token_cascades(target, fresh_grant, http, verify):
+    probe = _probe_or_skip(target)
+    grant = fresh_grant()
+    client = oauth_client(http, target, grant.authorization.domain)
+    ex = client.revoke(grant.refresh_token, "refresh_token")
+    assert ex.status == 200, f"[RFC7009-2.2] revoke answered {ex.status}"
+    verify("oauth_error", client.refresh(grant.refresh_token), (400, 401), ("invalid_grant",))
+    verify("api_forbidden", probe(client, grant.access_token))  # RFC 7009 §2.1: its access tokens die too
+
+
+@allure.story("unknown token")
+def test_revoke_unknown_token_is_200(target, http, verify):
+    client = oauth_client(http, target)
+    ex = client.revoke("ddoauth-not-a-real-token-0123456789")
+    assert ex.status == 200, f"[RFC7009-2.2] an invalid token must answer 200, got {ex.status}"

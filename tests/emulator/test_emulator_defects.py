@@ -1,0 +1,268 @@
+"""Every named defect in emulator/behaviour.py DEFECTS really changes the emulator's behaviour.
+
+Each check runs twice on fresh emulators: once correct (`bad=False`) and once with only that defect
+enabled through the control API (`bad=True`); it asserts the documented behaviour in the first run
+and the specific deviation in the second.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from emukit import Emu, Page, Pkce, auth_params, authorize, redeem, refresh, revoke, tokens
+from emulator.behaviour import DEFECTS
+
+CHECKS = {}
+
+
+def check(name):
+    def register(fn):
+        CHECKS[name] = fn
+        return fn
+    return register
+
+
+def _dash(emu, access):
+    return emu.get(emu.api("EU1", "/api/v1/dashboard"), headers=emu.bearer(access)).status_code
+
+
+def _key(emu, access):
+    return emu.post(emu.api("EU1", "/api/v2/api_keys/marketplace"), headers=emu.bearer(access))
+
+
+@check("code_reuse_allowed")
+def _(emu, bad):
+    flow = authorize(emu)
+    assert redeem(emu, flow).status_code == 200
+    assert redeem(emu, flow).status_code == (200 if bad else 400)
+
+
+@check("pkce_verifier_ignored")
+def _(emu, bad):
+    assert redeem(emu, authorize(emu), code_verifier="x" * 50).status_code == (200 if bad else 400)
+
+
+@check("pkce_plain_accepted")
+def _(emu, bad):
+    v = "p" * 60
+    flow = authorize(emu, pkce=Pkce(v, v, "plain"))
+    if bad:
+        assert "code" in flow.callback
+        assert redeem(emu, flow).status_code == 200
+    else:
+        assert flow.callback["error_description"] == "Transform algorithm not supported."
+
+
+@check("redirect_prefix_match")
+def _(emu, bad):
+    c = emu.client("EU1")
+    resp = emu.get("https://app.datadoghq.eu/oauth2/v1/authorize",
+                   params=auth_params(c, c.redirect_uris[0] + "/../evil", Pkce.new()))
+    if bad:
+        assert resp.status_code == 302 and resp.headers["location"].startswith("/account/login")
+    else:
+        assert resp.status_code == 400 and "Mismatching redirect URI" in resp.text
+
+
+@check("state_dropped")
+def _(emu, bad):
+    assert ("state" in authorize(emu, state="s").callback) is not bad
+
+
+@check("domain_missing")
+def _(emu, bad):
+    assert ("domain" in authorize(emu).callback) is not bad
+
+
+@check("domain_wrong_region")
+def _(emu, bad):
+    assert (authorize(emu).callback["domain"] == "datadoghq.eu") is not bad
+
+
+@check("consent_extra_scope")
+def _(emu, bad):
+    shown = [s for s, _ in authorize(emu, stop_at="consent").consent.scopes]
+    assert (shown == emu.client("EU1").scopes) is not bad
+    assert ("org_management" in shown) is bad
+
+
+@check("token_scope_missing_one")
+def _(emu, bad):
+    scope = tokens(emu)["scope"].split()
+    assert (scope == emu.client("EU1").scopes) is not bad
+    if bad:
+        assert len(scope) == len(emu.client("EU1").scopes) - 1
+
+
+@check("expires_in_string")
+def _(emu, bad):
+    assert tokens(emu)["expires_in"] == ("3600" if bad else 3600)
+
+
+@check("expires_in_missing")
+def _(emu, bad):
+    assert ("expires_in" in tokens(emu)) is not bad
+
+
+@check("token_no_store_missing")
+def _(emu, bad):
+    resp = redeem(emu, authorize(emu))
+    assert resp.status_code == 200
+    assert (resp.headers.get("cache-control") == "no-store") is not bad
+
+
+@check("refresh_fails_after_expiry")
+def _(emu, bad):
+    t = tokens(emu)
+    c = emu.client("EU1")
+    assert refresh(emu, "EU1", c, t["refresh_token"]).status_code == 200  # while an access token lives
+    emu.advance(3601 * 2)
+    assert refresh(emu, "EU1", c, t["refresh_token"]).status_code == (400 if bad else 200)
+
+
+@check("revoke_noop")
+def _(emu, bad):
+    t = tokens(emu)
+    assert revoke(emu, "EU1", emu.client("EU1"), t["access_token"]).status_code == 200
+    assert _dash(emu, t["access_token"]) == (200 if bad else 403)
+
+
+@check("revoke_no_cascade")
+def _(emu, bad):
+    t = tokens(emu)
+    c = emu.client("EU1")
+    assert revoke(emu, "EU1", c, t["refresh_token"]).status_code == 200
+    assert refresh(emu, "EU1", c, t["refresh_token"]).status_code == 400
+    assert _dash(emu, t["access_token"]) == (200 if bad else 403)
+
+
+@check("api_key_invalid")
+def _(emu, bad):
+    key = _key(emu, tokens(emu)["access_token"]).json()["data"]["attributes"]["key"]
+    resp = emu.get(emu.api("EU1", "/api/v1/validate"), headers={"DD-API-KEY": key})
+    assert resp.status_code == (403 if bad else 200)
+
+
+@check("api_key_without_scope")
+def _(emu, bad):
+    access, _ = emu.mint("EU1", scopes=["dashboards_read"])
+    assert _key(emu, access).status_code == (201 if bad else 403)
+    assert _dash(emu, access) == 200  # other scope checks are unaffected
+    hosts = emu.get(emu.api("EU1", "/api/v1/hosts"), headers=emu.bearer(access))
+    assert hosts.status_code == 403
+
+
+@check("api_key_no_409")
+def _(emu, bad):
+    access = tokens(emu)["access_token"]
+    assert _key(emu, access).status_code == 201
+    assert _key(emu, access).status_code == (201 if bad else 409)
+
+
+@check("scope_not_enforced")
+def _(emu, bad):
+    access, _ = emu.mint("EU1", scopes=["hosts_read"])
+    assert _dash(emu, access) == (200 if bad else 403)
+
+
+@check("read_probe_empty_body")
+def _(emu, bad):
+    access, _ = emu.mint("EU1")
+    resp = emu.get(emu.api("EU1", "/api/v1/dashboard"), headers=emu.bearer(access))
+    assert resp.status_code == 200
+    assert (resp.content == b"") is bad
+
+
+@check("logs_dropped")
+def _(emu, bad):
+    key = _key(emu, tokens(emu)["access_token"]).json()["data"]["attributes"]["key"]
+    resp = emu.post("https://http-intake.logs.datadoghq.eu/api/v2/logs", headers={"DD-API-KEY": key},
+                    json=[{"message": "kept?"}])
+    assert resp.status_code == 202
+    reader, _ = emu.mint("EU1", scopes=["logs_read_data"])
+    data = emu.get(emu.api("EU1", "/api/v2/logs/events"), headers=emu.bearer(reader)).json()["data"]
+    assert len(data) == (0 if bad else 1)
+
+
+@check("metrics_dropped")
+def _(emu, bad):
+    key = _key(emu, tokens(emu)["access_token"]).json()["data"]["attributes"]["key"]
+    now = int(time.time())
+    resp = emu.post(emu.api("EU1", "/api/v2/series"), headers={"DD-API-KEY": key},
+                    json={"series": [{"metric": "m.x", "points": [{"timestamp": now, "value": 1}]}]})
+    assert resp.status_code == 202
+    reader, _ = emu.mint("EU1", scopes=["timeseries_query"])
+    q = emu.get(emu.api("EU1", "/api/v1/query"), headers=emu.bearer(reader),
+                params={"from": now - 60, "to": now + 1, "query": "avg:m.x{*}"})
+    assert len(q.json()["series"]) == (0 if bad else 1)
+
+
+@check("unknown_client_accepted")
+def _(emu, bad):
+    c = emu.client("EU1")
+    resp = emu.get("https://app.datadoghq.eu/oauth2/v1/authorize",
+                   params=auth_params(c, pkce=Pkce.new(), client_id="00000000-0000-0000-0000-000000000000"))
+    if bad:
+        assert resp.status_code == 302 and resp.headers["location"].startswith("/account/login")
+    else:
+        assert resp.status_code == 400 and "Invalid client_id parameter value" in resp.text
+
+
+@check("missing_secret_accepted")
+def _(emu, bad):
+    assert redeem(emu, authorize(emu), client_secret=None).status_code == (200 if bad else 401)
+
+
+@check("bad_verifier_500")
+def _(emu, bad):
+    assert redeem(emu, authorize(emu), code_verifier="v" * 50).status_code == (500 if bad else 400)
+
+
+@check("rate_limit_headers_missing")
+def _(emu, bad):
+    access, _ = emu.mint("EU1")
+    resp = emu.get(emu.api("EU1", "/api/v1/dashboard"), headers=emu.bearer(access))
+    assert ("x-ratelimit-limit" in resp.headers) is not bad
+
+
+@check("old_secret_accepted")
+def _(emu, bad):
+    c = emu.client("EU1")
+    old = c.secret
+    emu.control("POST", f"clients/{c.id}/rotate-secret")
+    assert redeem(emu, authorize(emu), client_secret=old).status_code == (200 if bad else 401)
+
+
+@check("refresh_killed_by_rotation")
+def _(emu, bad):
+    t = tokens(emu)
+    c = emu.client("EU1")
+    emu.control("POST", f"clients/{c.id}/rotate-secret")
+    assert refresh(emu, "EU1", c, t["refresh_token"]).status_code == (400 if bad else 200)
+
+
+@check("no_store_missing_on_consent")
+def _(emu, bad):
+    flow = authorize(emu, stop_at="consent")
+    resp = flow.browser.get(flow.pages[-1][0])
+    assert Page(resp.text).h1.startswith("Authorize")
+    assert (resp.headers.get("cache-control") == "no-store") is not bad
+    assert (resp.headers.get("x-frame-options") == "DENY") is not bad
+
+
+def test_every_defect_has_a_check():
+    assert set(CHECKS) == set(DEFECTS)
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTS))
+def test_defect_changes_behaviour(name):
+    for bad in (False, True):
+        emu = Emu()
+        try:
+            if bad:
+                emu.defects(name)
+                assert emu.control("GET", "defects").json()["enabled"] == [name]
+            CHECKS[name](emu, bad)
+        finally:
+            emu.close()
