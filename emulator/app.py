@@ -53,6 +53,7 @@ class EmulatorApp:
         self.control_api = control_api
         self.state = SimpleNamespace(rules=RuleSet())
         self._windows: dict[tuple, list] = {}  # (site, bucket) -> [window index, count]
+        self._endpoints: dict[tuple, tuple | None] = {}  # (method, path) -> catalogue match (hot path cache)
         load_catalogue()  # fail at start, not on the first request
 
     async def __call__(self, scope, receive, send):
@@ -140,20 +141,32 @@ class EmulatorApp:
                 return dd_errors(405, "Method Not Allowed")
             return await handler(ctx)
         if ctx.role == "api":
-            match = load_catalogue().endpoint_for(method, path)
+            match = self._endpoint(method, path)
             if match is not None:
                 endpoint, params = match
-                return await api.collection_endpoint(ctx, endpoint, params)
-            if any(load_catalogue().endpoint_for(m, path) for m in ("GET", "POST", "DELETE", "PUT", "PATCH")
-                   if m != method):
+                return await api.collection_endpoint(ctx, endpoint, dict(params))
+            if any(self._endpoint(m, path) for m in ("GET", "POST", "DELETE", "PUT", "PATCH") if m != method):
                 return dd_errors(405, "Method Not Allowed")
         return dd_errors(404, "Not found")
 
     # ---- rate limits -------------------------------------------------------------------------
+    def _endpoint(self, method: str, path: str):
+        """The catalogue's endpoint for (method, path), memoised: matching walks every route's regex."""
+        key = (method, path)
+        try:
+            return self._endpoints[key]
+        except KeyError:
+            pass
+        match = load_catalogue().endpoint_for(method, path)
+        if len(self._endpoints) >= 4096:  # paths carry ids: keep the memo bounded
+            self._endpoints.clear()
+        self._endpoints[key] = match
+        return match
+
     def _bucket(self, path: str) -> str:
         if path in RATE_BUCKETS:
             return RATE_BUCKETS[path]
-        match = load_catalogue().endpoint_for("GET", path) or load_catalogue().endpoint_for("POST", path)
+        match = self._endpoint("GET", path) or self._endpoint("POST", path)
         return match[0].id if match else "api"
 
     def _rate(self, site, path: str) -> tuple[bool, dict]:
@@ -178,6 +191,6 @@ class EmulatorApp:
 
     @staticmethod
     def _apply(resp: Response, headers: dict) -> Response:
-        for k, v in headers.items():
-            resp.headers[k] = v
+        # handlers never set X-RateLimit-*: append to the raw list instead of MutableHeaders' scan-and-replace
+        resp.raw_headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
         return resp

@@ -161,6 +161,8 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
             raise ConfigError(f"{source}: {where}.redirect_uri must be https (or http on a loopback address), "
                               f"got {redirect!r}")
         user_raw = _req(raw, "user", source, where)
+        if not isinstance(user_raw, dict):
+            raise ConfigError(f"{source}: {where}.user must be a mapping (email, password or storage_state)")
         state = user_raw.get("storage_state")
         user = UserConfig(
             email=str(_req(user_raw, "email", source, f"{where}.user")),
@@ -183,6 +185,22 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
                          control_url=data.get("emulator_control_url"))
 
 
+def _is_ip_port(addr: str) -> bool:
+    """`10.0.0.5:443` or `[::1]:8443`: an IP address (IPv6 in brackets) and a port 1-65535."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_network(raw: dict, source: str, base_dir: Path) -> Network:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: network must be a mapping")
@@ -190,7 +208,7 @@ def parse_network(raw: dict, source: str, base_dir: Path) -> Network:
     if not isinstance(hosts, dict):
         raise ConfigError(f"{source}: network.hosts must map hostnames to ip:port")
     for host, addr in hosts.items():
-        if not re.match(r"^[0-9a-fA-F.:\[\]]+:\d+$", str(addr)):
+        if not _is_ip_port(str(addr)):
             raise ConfigError(f"{source}: network.hosts[{host}] must be ip:port, got {addr!r}")
     ca = raw.get("ca_bundle")
     ca_path = (base_dir / ca) if ca else None

@@ -158,6 +158,23 @@ def _probe_scopes(scope: str) -> list[str]:
     return sorted(needed)
 
 
+ISSUE_SCOPES = ["dashboards_read", "dashboards_write", "monitors_read", "monitors_write", "monitors_downtime",
+                "metrics_read", "timeseries_query", "events_read", "incident_read", "incident_write", "hosts_read",
+                "user_access_read", "user_self_profile_read", "slos_read", "slos_write", "synthetics_read",
+                "teams_read", "teams_manage", "usage_read", "create_webhooks", "apm_service_catalog_read",
+                "cases_read", "cases_write"]
+
+
+def test_issue_scopes_are_all_served_and_probed():
+    assert set(ISSUE_SCOPES) <= set(PROBED)
+    for scope in ISSUE_SCOPES:
+        probe = CATALOGUE.probe_for(scope)
+        if scope.endswith(("_write", "_manage")) or scope in ("create_webhooks", "monitors_downtime"):
+            assert probe.write is not None, scope  # write scopes: create + delete
+        if not scope.endswith(("_write", "_manage")) and scope != "create_webhooks":
+            assert probe.read is not None, scope
+
+
 @pytest.mark.parametrize("scope", PROBED)
 def test_scope_probe_answers_with_the_scope(emu, scope):
     probe = CATALOGUE.probe_for(scope)

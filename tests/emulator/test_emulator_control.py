@@ -38,6 +38,10 @@ def test_state_has_everything_including_credentials(emu):
     ids = {k: {s["clients"][i]["id"] for s in state["sites"].values() for i in range(2) if s["clients"][i]["key"] == k}
            for k in ("test", "published")}
     assert len(ids["test"]) == 9 and len(ids["published"]) == 1
+    import uuid
+    for cid in ids["test"] | ids["published"]:
+        assert str(uuid.UUID(cid)) == cid  # client ids are UUIDs
+    assert all(str(uuid.UUID(o["id"])) == o["id"] for o in eu["orgs"])  # usable as dd_oid
     assert state["behaviour"]["refresh_rotation"] == "none" and state["clock_offset"] == 0
 
 
@@ -191,6 +195,19 @@ def test_delete_api_key(emu):
     assert emu.get(emu.api("EU1", "/api/v1/validate"), headers={"DD-API-KEY": key["attributes"]["key"]}).status_code == 403
     assert emu.post(emu.api("EU1", "/api/v2/api_keys/marketplace"), headers=h).status_code == 201
     assert emu.control("DELETE", "api-keys/nope").status_code == 404
+
+
+def test_expire_one_access_token(emu):
+    a = tokens(emu)
+    b = tokens(emu)
+    assert ok(emu.control("POST", "tokens/expire", {"access_token": a["access_token"]})) == {"expired": True}
+    assert dash(emu, a["access_token"]) == 403
+    assert dash(emu, b["access_token"]) == 200  # the clock did not move for anyone else
+    emu.behaviour(expired_token_status=401)
+    assert dash(emu, a["access_token"]) == 401  # it is an expiry, not a revocation
+    assert refresh(emu, "EU1", emu.client("EU1"), a["refresh_token"]).status_code == 200
+    assert emu.control("POST", "tokens/expire", {"access_token": "nope"}).status_code == 404
+    assert emu.control("POST", "tokens/expire", [1]).status_code == 400
 
 
 def test_request_log(emu):
@@ -393,3 +410,28 @@ def test_mint_codes_bad_input_is_400(emu, change):
     resp = emu.control("POST", "codes", body)
     assert resp.status_code == 400, resp.text
     assert not emu.store.codes
+
+
+# every switch has a test exercising its non-default value(s); a new switch must add one here
+SWITCH_TESTS = {
+    "token_error_body": [("test_emulator_token", "test_token_error_body_switch_datadog_shape")],
+    "site_param": [("test_emulator_authorize", "test_site_param_switch_bare_host")],
+    "refresh_rotation": [("test_emulator_token", "test_refresh_rotate_keep"),
+                         ("test_emulator_token", "test_refresh_rotate_invalidate")],
+    "refresh_response_omits_refresh_token": [("test_emulator_token", "test_refresh_response_omits_refresh_token_switch")],
+    "expired_token_status": [("test_emulator_api", "test_expired_token_401_switch")],
+    "basic_auth": [("test_emulator_token", "test_basic_auth_switch")],
+    "pkce": [("test_emulator_authorize", "test_pkce_optional_switch_allows_no_challenge"),
+             ("test_emulator_token", "test_pkce_downgrade_refused")],
+    "callback_client_id": [("test_emulator_authorize", "test_callback_client_id_switch")],
+    "site_picker": [("test_emulator_authorize", "test_site_picker_not_shown_with_session_or_when_switched_off")],
+    "revoke_foreign_token": [("test_emulator_token", "test_revoke_foreign_token_switch")],
+}
+
+
+def test_every_switch_has_a_test():
+    import importlib
+    assert set(SWITCH_TESTS) == set(SWITCHES)
+    for tests in SWITCH_TESTS.values():
+        for module, name in tests:
+            assert callable(getattr(importlib.import_module(module), name))

@@ -44,7 +44,7 @@ def _routes() -> list[Route]:
     control = {"state": ("GET",), "reset": ("POST",), "clock": ("POST",), "behaviour": ("GET", "POST"),
                "defects": ("GET", "POST"), "rules": ("GET", "POST", "DELETE"), "requests": ("GET",),
                "codes": ("POST",), "clients/x/rotate-secret": ("POST",), "grants/revoke": ("POST",),
-               "api-keys/x": ("DELETE",)}
+               "api-keys/x": ("DELETE",), "tokens/expire": ("POST",)}
     out += [Route("control", "api.datadoghq.eu", "/_emulator/" + p, m) for p, m in control.items()]
     return out
 

@@ -237,6 +237,11 @@ def test_basic_auth_switch(emu):
     resp = emu.post(emu.token_url("EU1"), data=flow2.token_body(), headers={"Authorization": "Basic !!!notb64"})
     rfc_error(resp, 401, "invalid_client")
     assert body
+    # revoke authenticates the same way
+    access = emu.post(emu.token_url("EU1"), data=flow2.token_body()).json()["access_token"]
+    resp = emu.post("https://api.datadoghq.eu/oauth2/v1/revoke", data={"token": access}, headers=_basic(c.id, c.secret))
+    assert resp.status_code == 200
+    assert emu.get(emu.api("EU1", "/api/v1/dashboard"), headers=emu.bearer(access)).status_code == 403
 
 
 # ---- refresh_token grant ----------------------------------------------------------------------
