@@ -4,7 +4,7 @@ import pytest
 
 from fixtures.grants import authorize, oauth_client
 
-pytestmark = [allure.feature("authorize"), pytest.mark.browser]
+pytestmark = [allure.feature("authorize"), allure.severity(allure.severity_level.CRITICAL), pytest.mark.browser]
 
 
 @allure.story("consent page")
@@ -31,7 +31,7 @@ def test_callback_parameters(target, shared_grant, verify):
     verify("callback_org_params", auth.callback)
     verify("no_token_in_callback", auth.callback)
     verify("callback_no_duplicates", auth.flow.callback_pairs)
-    allure.dynamic.parameter("callback keys", ",".join(sorted(auth.callback)))
+    allure.dynamic.parameter("callback keys", ",".join(sorted(auth.callback)), excluded=True)
 
 
 @allure.story("region switch")

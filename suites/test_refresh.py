@@ -5,7 +5,7 @@ import pytest
 from fixtures.grants import oauth_client
 from suites.probes import identity_probe
 
-pytestmark = [allure.feature("refresh")]
+pytestmark = [allure.feature("refresh"), allure.severity(allure.severity_level.CRITICAL)]
 
 
 @allure.story("refresh grant")

@@ -5,7 +5,7 @@ import pytest
 from fixtures.grants import oauth_client
 from suites.probes import identity_probe
 
-pytestmark = [allure.feature("revoke")]
+pytestmark = [allure.feature("revoke"), allure.severity(allure.severity_level.NORMAL)]
 
 
 def _probe_or_skip(target):

@@ -8,7 +8,7 @@ from fixtures.grants import oauth_client
 from harness.scopes import fill_placeholders, load_catalogue
 from suites.probes import read_probe
 
-pytestmark = [allure.feature("scopes")]
+pytestmark = [allure.feature("scopes"), allure.severity(allure.severity_level.NORMAL)]
 
 
 @allure.story("data flow")

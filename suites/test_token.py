@@ -4,7 +4,7 @@ import pytest
 
 from fixtures.grants import exchange
 
-pytestmark = [allure.feature("token")]
+pytestmark = [allure.feature("token"), allure.severity(allure.severity_level.CRITICAL)]
 
 
 @allure.story("code exchange")
