@@ -51,7 +51,7 @@ export default {
         reportName,
         singleFile: true,
         reportLanguage: "en",
-        groupBy: ["parentSuite", "suite", "subSuite"],
+        groupBy: ["epic", "feature", "story"],  // site -> area -> concern: what a reviewer scans
       },
     },
   },

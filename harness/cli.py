@@ -80,9 +80,9 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ddoauth", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ddoauth", description=__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    conf = sub.add_parser("conformance", help="run the suites (default: the embedded emulator) and build the report")
+    conf = sub.add_parser("conformance", allow_abbrev=False, help="run the suites (default: the embedded emulator) and build the report")
     conf.add_argument("--targets", help="targets YAML (default: the embedded emulator)")
     rep = sub.add_parser("report", help="build the single-file HTML report from one or more results dirs")
     rep.add_argument("--results", action="append", required=True)

@@ -227,7 +227,7 @@ class ConsentDriver:
     def _visit(self, page: Page, result: FlowResult, name: str) -> None:
         visit = PageVisit(name, page.url)
         if self.screenshots:
-            visit.screenshot = page.screenshot(full_page=True)
+            visit.screenshot = page.screenshot(full_page=True, type="jpeg", quality=70)
         if self.record_aria:
             try:
                 visit.aria = page.locator("body").aria_snapshot()
