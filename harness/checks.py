@@ -8,6 +8,7 @@ runs it inside one report step and applies the severity:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -160,9 +161,15 @@ def redirect_not_307(status: int | None) -> str | None:
 def consent_not_frameable(headers: dict | None) -> str | None:
     if headers is None:
         return "consent page headers not captured"
-    xfo = headers.get("x-frame-options", "").upper()
+    xfo = headers.get("x-frame-options", "").strip().upper()
     csp = headers.get("content-security-policy", "")
-    if xfo in ("DENY", "SAMEORIGIN") or "frame-ancestors" in csp:
+    m = re.search(r"frame-ancestors\s+([^;]*)", csp)
+    if m:
+        sources = m.group(1).split()
+        if any(src in ("*", "https:", "http:") for src in sources):
+            return f"CSP frame-ancestors allows anyone: {m.group(1).strip()!r}"
+        return None
+    if xfo in ("DENY", "SAMEORIGIN"):
         return None
     return "neither X-Frame-Options nor CSP frame-ancestors"
 
@@ -255,7 +262,7 @@ def _error_text(body) -> str:
 def api_forbidden(ex, allow_401: bool = True) -> str | None:
     ok_status = (401, 403) if allow_401 else (403,)
     if ex.status not in ok_status:
-        return f"status {ex.status}, expected 403"
+        return f"status {ex.status}, expected {' or '.join(map(str, ok_status))}"
     body = ex.json
     if not (isinstance(body, dict) and isinstance(body.get("errors"), list)):
         return f"body is not the Datadog error envelope: {ex.response_body[:120]!r}"

@@ -78,6 +78,12 @@ class HarnessConfig:
                                   f"known: {', '.join(sorted(known))}")
             chosen = [t for t in chosen if t.name in names]
         if sites:
+            registry = load_registry()
+            for key in sites:
+                try:
+                    registry.get(key)
+                except ConfigError as exc:
+                    raise ConfigError(f"--site: {exc}") from None
             wanted = {s.upper() for s in sites}
             chosen = [t for t in chosen if t.site.key in wanted]
         return chosen
@@ -115,7 +121,8 @@ def load_env(env_file: Path | None) -> dict[str, str]:
     env = {}
     if env_file is not None and env_file.exists():
         env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    env.update(os.environ)  # the process environment wins (CI secrets)
+    # the process environment wins (CI secrets), except an empty value (a missing Actions secret)
+    env.update({k: v for k, v in os.environ.items() if v != "" or k not in env})
     return env
 
 

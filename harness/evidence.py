@@ -81,7 +81,7 @@ class DatadogHTTP:
         start = time.perf_counter()
         try:
             resp = self.client.request(method, url, **kwargs)
-        except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except httpx.TransportError as exc:  # connect, TLS, timeout, protocol, read/write: Datadog unreachable
             raise TargetUnavailable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
         self.count += 1
         ex = Exchange(

@@ -20,7 +20,7 @@ class Network:
 
     def resolve(self, host: str) -> tuple[str, int] | None:
         host = host.lower()
-        target = self.host_map.get(host)
+        target = self.host_map.get(host) or next((a for h, a in self.host_map.items() if h.lower() == host), None)
         if target is None:
             for pattern, addr in self.host_map.items():
                 if "*" in pattern and fnmatch.fnmatch(host, pattern):
