@@ -399,12 +399,14 @@ def test_every_page_has_anti_framing_and_no_store(emu):
              br.get("https://app.datadoghq.com/oauth2/v1/authorize",
                     params=auth_params(emu.client("US1", "published"), pkce=Pkce.new())),  # site picker
              br.get("https://app.datadoghq.eu/oauth2/v1/authorize", params={"client_id": "nope"})]  # error
-    br.login("EU1", "mfa")
-    flow = authorize(emu, client="published", user="multiorg", org="customer")
-    for _, p in flow.pages:
-        assert p.h1  # org picker + consent
-    for url, _ in flow.pages:
-        pages.append(flow.browser.get(url) if "authorize" not in url else flow.browser.get(url, params=flow.params))
+    flow = authorize(emu, client="published", user="multiorg", org="customer", stop_at="consent")
+    assert [p.h1 for _, p in flow.pages] == ["Select an organization", f"Authorize {flow.client.name}"]
+    picker = flow.browser.get("https://app.datadoghq.eu/oauth2/v1/authorize", params=flow.params)
+    assert Page(picker.text).h1 == "Select an organization"
+    consent = flow.browser.submit(str(picker.request.url), Page(picker.text).forms[0],
+                                  org_id=emu.org("EU1", "customer").id)
+    assert Page(consent.text).h1.startswith("Authorize")
+    pages += [picker, consent]
     mfa_browser = emu.browser()
     mfa_browser.post("https://app.datadoghq.eu/account/login",
                      {"username": emu.user("EU1", "mfa").email, "password": emu.user("EU1", "mfa").password})
