@@ -24,6 +24,7 @@ def targets_file(running, state_dir: Path) -> Path:
         "network": {"hosts": {p: addr for p in ("*.datadoghq.com", "*.datadoghq.eu", "*.ddog-gov.com")},
                     "ca_bundle": str(running.tls.ca_pem), "chromium_spki": running.tls.spki_sha256},
         "targets": [{"name": t.name, "site": t.site.key, "org": t.org, "org_id": t.org_id,
+                     **({"foreign_org": t.foreign_org} if t.foreign_org else {}),
                      "client": {"id": t.client.id, "secret": t.client.secret, "kind": t.client.kind,
                                 "scopes": list(t.client.scopes), "name": t.client.name},
                      "redirect_uri": t.redirect_uri,

@@ -53,6 +53,7 @@ class Target:
     redirect_uri: str
     user: UserConfig
     org_id: str | None = None  # dd_oid when known in advance (emulator)
+    foreign_org: str | None = None  # another org of the same user, outside the client's sandbox (negative tests)
     emulated: bool = False
 
     @property
@@ -182,7 +183,8 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
                              (user.totp_secret, "totp_secret")):
             REDACTOR.add(value, label)
         targets.append(Target(name=name, site=site, org=str(_req(raw, "org", source, where)), client=client,
-                              redirect_uri=redirect, user=user, org_id=raw.get("org_id")))
+                              redirect_uri=redirect, user=user, org_id=raw.get("org_id"),
+                              foreign_org=raw.get("foreign_org")))
     names = [t.name for t in targets]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
@@ -243,7 +245,8 @@ def load_targets(path: Path, env_file: Path | None = Path(".env"), registry: Sit
 # ---- the embedded emulator as the default target -------------------------------------------------
 
 # (site, client kind) -> seed user key: every user kind is exercised (plain, MFA, multi-org)
-EMULATOR_USERS = {("EU1", "test"): "mfa", ("EU1", "published"): "mfa", ("US1", "published"): "multiorg"}
+EMULATOR_USERS = {("EU1", "test"): "mfa", ("EU1", "published"): "mfa", ("US1", "test"): "multiorg",
+                  ("US1", "published"): "multiorg"}
 EMULATOR_PUBLISHED_SITES = ("US1", "EU1")
 EMULATOR_REDIRECT = "https://integration.example.com/oauth/callback"
 
@@ -264,8 +267,10 @@ def emulator_targets(state: dict, registry: SiteRegistry | None = None) -> list[
             for value, label in ((client["secret"], "client_secret"), (user["password"], "password"),
                                  (user.get("totp_secret"), "totp_secret")):
                 REDACTOR.add(value, label)
+            foreign = [o["name"] for o in s["orgs"] if o["id"] in user["org_ids"] and o["id"] != sandbox["id"]]
             targets.append(Target(
                 name=name, site=site, org=sandbox["name"], org_id=sandbox["id"], emulated=True,
+                foreign_org=foreign[0] if foreign else None,
                 client=ClientConfig(client["id"], client["secret"], client["kind"], tuple(client["scopes"]),
                                     client["name"]),
                 redirect_uri=EMULATOR_REDIRECT if EMULATOR_REDIRECT in client["redirect_uris"]
