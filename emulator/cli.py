@@ -39,6 +39,17 @@ def targets_file(running, state_dir: Path) -> Path:
     return path
 
 
+def playground_url(running) -> str:
+    """A ready authorize URL for the EU1 test client (log in as dev@... or mfa@... from the seed)."""
+    from harness.oauth_client import authorize_url
+    from harness.pkce import PKCE
+
+    eu1 = running.store.snapshot()["sites"]["EU1"]
+    client = next(c for c in eu1["clients"] if c["kind"] == "test")
+    return authorize_url("https://app.datadoghq.eu", client["id"], client["redirect_uris"][0], "playground",
+                         PKCE.generate())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ddoauth-emulator", description=__doc__)
     parser.add_argument("--port", type=int, default=8443)
@@ -65,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nChromium: --host-resolver-rules=\"MAP *.datadoghq.com {running.base_address},"
           f"MAP *.datadoghq.eu {running.base_address}\" --ignore-certificate-errors-spki-list={running.tls.spki_sha256}")
     print(f"Suites:   .venv/bin/pytest suites --targets {tfile}")
+    print(f"Try it:   open {playground_url(running)}")
     print("Serving until Ctrl-C.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
