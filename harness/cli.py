@@ -49,6 +49,32 @@ def _conformance(args: argparse.Namespace, passthrough: list[str]) -> int:
     return rc
 
 
+def _gate(args: argparse.Namespace) -> int:
+    """Pre-publication gate: one checklist in the terminal and in reports/gate.json; exit 0 only when ready."""
+    import json
+
+    from .config import load_targets
+    from .gate import run_gate
+
+    targets = None
+    if args.targets:
+        targets = load_targets(Path(args.targets), Path(args.env_file)).targets
+    elif not args.static_only:
+        raise ConfigError("the gate needs --targets (the sandbox targets the suites ran against), or --static-only")
+    result = run_gate(Path(args.integration), targets, Path(args.ledger) if args.ledger else None,
+                      static_only=args.static_only, max_age_days=args.max_age_days)
+    for finding in result.findings:
+        if finding.level != "pass" or args.verbose:
+            print(finding.line())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result.as_dict(), indent=2))
+    summary = result.as_dict()
+    verdict = "READY to submit" if result.passed else f"NOT READY: {summary['failures']} problem(s)"
+    print(f"gate: {verdict}, {summary['warnings']} warning(s); checklist in {out}")
+    return 0 if result.passed else 1
+
+
 def _login(args: argparse.Namespace) -> int:
     """A person logs in by hand (SSO, captcha) in a headed browser; the session is saved for later runs."""
     from playwright.sync_api import sync_playwright
@@ -87,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="build the single-file HTML report from one or more results dirs")
     rep.add_argument("--results", action="append", required=True)
     rep.add_argument("--out", default=str(ROOT / "reports" / "allure-report"))
+    gate = sub.add_parser("gate", allow_abbrev=False, help="pre-publication gate for an integration folder")
+    gate.add_argument("--integration", required=True, help="the integration's folder (README.md, manifest.json, assets/)")
+    gate.add_argument("--targets", help="targets YAML the suites ran against (dynamic checks, scope comparison)")
+    gate.add_argument("--env-file", default=".env")
+    gate.add_argument("--static-only", action="store_true", help="only the folder checks (pull requests without credentials)")
+    gate.add_argument("--ledger", help="validation ledger (default .ddoauth/validation-ledger.json)")
+    gate.add_argument("--max-age-days", type=int, default=7, help="how recent a passing run must be")
+    gate.add_argument("--out", default=str(ROOT / "reports" / "gate.json"))
+    gate.add_argument("-v", "--verbose", action="store_true", help="also list the rules that hold")
     log = sub.add_parser("login", help="log in by hand in a headed browser and save the session")
     log.add_argument("--target", required=True)
     log.add_argument("--targets", required=True)
@@ -100,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")
         if args.command == "report":
             return _report(args.results, args.out)
+        if args.command == "gate":
+            return _gate(args)
         return _login(args)
     except ConfigError as exc:
         print(f"ddoauth: {exc}", file=sys.stderr)
