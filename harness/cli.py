@@ -75,6 +75,24 @@ def _gate(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def _rotation(args: argparse.Namespace) -> int:
+    """Secret rotation: `baseline` before Datadog rotates the secret, `verify` after."""
+    results = ROOT / "reports" / "allure-results"
+    shutil.rmtree(results, ignore_errors=True)
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "suites" / "rotation"), "-p", "no:cacheprovider",
+           "--rotation-phase", args.phase, "--targets", args.targets, "--env-file", args.env_file,
+           "--state-dir", args.state_dir, "--alluredir", str(results)]
+    for name in args.target:
+        cmd += ["--target", name]
+    rc = subprocess.call(cmd, cwd=ROOT)
+    if rc in (0, 1) and results.is_dir():
+        try:
+            _report([str(results)], str(ROOT / "reports" / "allure-report"))
+        except ConfigError as exc:
+            print(f"ddoauth: report not built: {exc}", file=sys.stderr)
+    return rc
+
+
 def _login(args: argparse.Namespace) -> int:
     """A person logs in by hand (SSO, captcha) in a headed browser; the session is saved for later runs."""
     from playwright.sync_api import sync_playwright
@@ -122,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--max-age-days", type=int, default=7, help="how recent a passing run must be")
     gate.add_argument("--out", default=str(ROOT / "reports" / "gate.json"))
     gate.add_argument("-v", "--verbose", action="store_true", help="also list the rules that hold")
+    rot = sub.add_parser("rotation", allow_abbrev=False, help="client-secret rotation regression")
+    rot.add_argument("phase", choices=("baseline", "verify"))
+    rot.add_argument("--targets", required=True)
+    rot.add_argument("--target", action="append", required=True, help="target name (repeatable)")
+    rot.add_argument("--env-file", default=".env")
+    rot.add_argument("--state-dir", default=".ddoauth", help="where the private baseline is kept (0600)")
     log = sub.add_parser("login", help="log in by hand in a headed browser and save the session")
     log.add_argument("--target", required=True)
     log.add_argument("--targets", required=True)
@@ -137,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args.results, args.out)
         if args.command == "gate":
             return _gate(args)
+        if args.command == "rotation":
+            return _rotation(args)
         return _login(args)
     except ConfigError as exc:
         print(f"ddoauth: {exc}", file=sys.stderr)

@@ -42,6 +42,7 @@ class ClientConfig:
     kind: str  # test | published
     scopes: tuple[str, ...]
     name: str | None = None  # the client's display name on the consent page, when known
+    previous_secret: str | None = None  # the secret before a rotation: client.previous_secret or ${VAR}_PREVIOUS
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,12 @@ def _substitute(value, env: dict[str, str], source: str, where: str):
     return value
 
 
+def _previous(raw_secret, env: dict[str, str]) -> str | None:
+    """`secret: ${DD_US1_CLIENT_SECRET}` -> the value of DD_US1_CLIENT_SECRET_PREVIOUS, if set."""
+    m = _VAR.fullmatch(raw_secret.strip()) if isinstance(raw_secret, str) else None
+    return (env.get(f"{m.group(1)}_PREVIOUS") or None) if m else None
+
+
 def load_env(env_file: Path | None) -> dict[str, str]:
     env = {}
     if env_file is not None and env_file.exists():
@@ -142,6 +149,7 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
     targets: list[Target] = []
     for i, raw in enumerate(data["targets"]):
         where = f"targets[{i}]"
+        raw_secret = ((raw or {}).get("client") or {}).get("secret") if isinstance(raw, dict) else None
         raw = _substitute(raw, env, source, where)
         name = str(_req(raw, "name", source, where))
         if not _NAME.match(name):
@@ -162,6 +170,7 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
             id=str(_req(client_raw, "id", source, f"{where}.client")),
             secret=str(_req(client_raw, "secret", source, f"{where}.client")),
             kind=kind, scopes=tuple(scopes), name=client_raw.get("name"),
+            previous_secret=client_raw.get("previous_secret") or _previous(raw_secret, env),
         )
         redirect = str(_req(raw, "redirect_uri", source, where))
         parts = urlsplit(redirect)
@@ -179,7 +188,8 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
         )
         if not user.password and not user.storage_state:
             raise ConfigError(f"{source}: {where}.user needs a password or a storage_state from `ddoauth login`")
-        for value, label in ((client.secret, "client_secret"), (user.password, "password"),
+        for value, label in ((client.secret, "client_secret"), (client.previous_secret, "client_secret"),
+                             (user.password, "password"),
                              (user.totp_secret, "totp_secret")):
             REDACTOR.add(value, label)
         targets.append(Target(name=name, site=site, org=str(_req(raw, "org", source, where)), client=client,
