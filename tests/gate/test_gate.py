@@ -142,3 +142,12 @@ def test_gate_reads_a_real_run_ledger(tmp_path):
     target = _target("US3-sandbox", scopes=data["consent_scopes"])
     result = run_gate(folder, [target], ledger)
     assert result.passed, [f.line() for f in result.findings if f.level != "pass"]
+
+
+@pytest.mark.parametrize("example,rc", [("good", 0), ("bad-unknown-scope", 1)])
+def test_gate_as_pytest_selection(example, rc, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "suites"), "-m", "gate", "-q",
+                           "-p", "no:cacheprovider", "--integration", str(EXAMPLES / example),
+                           "--reports-dir", str(tmp_path), "--verdict-path", str(tmp_path / "v.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == rc, proc.stdout[-2000:]
