@@ -93,6 +93,20 @@ def _rotation(args: argparse.Namespace) -> int:
     return rc
 
 
+def _campaign(args: argparse.Namespace) -> int:
+    """Every emulator defect must be caught by its expected test; clean runs must not fail."""
+    from emulator.behaviour import DEFECTS
+
+    from .campaign import campaign
+
+    chosen = {k: v for k, v in DEFECTS.items() if not args.defect or k in args.defect}
+    unknown = set(args.defect or []) - set(DEFECTS)
+    if unknown:
+        raise ConfigError(f"unknown defect(s): {', '.join(sorted(unknown))}; see emulator/behaviour.py")
+    outcomes, false_failures = campaign(chosen, args.target or ["US1-sandbox"], repeat=args.repeat)
+    return 0 if all(o.verdict == "caught" for o in outcomes) and false_failures == 0 else 1
+
+
 def _login(args: argparse.Namespace) -> int:
     """A person logs in by hand (SSO, captcha) in a headed browser; the session is saved for later runs."""
     from playwright.sync_api import sync_playwright
@@ -146,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     rot.add_argument("--target", action="append", required=True, help="target name (repeatable)")
     rot.add_argument("--env-file", default=".env")
     rot.add_argument("--state-dir", default=".ddoauth", help="where the private baseline is kept (0600)")
+    camp = sub.add_parser("campaign", allow_abbrev=False, help="defect campaign against the embedded emulator")
+    camp.add_argument("--defect", action="append", help="only this defect (repeatable)")
+    camp.add_argument("--target", action="append", help="emulator target(s) to run on (default US1-sandbox)")
+    camp.add_argument("--repeat", type=int, default=1, help="clean runs to repeat (false-failure check)")
     log = sub.add_parser("login", help="log in by hand in a headed browser and save the session")
     log.add_argument("--target", required=True)
     log.add_argument("--targets", required=True)
@@ -163,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             return _gate(args)
         if args.command == "rotation":
             return _rotation(args)
+        if args.command == "campaign":
+            return _campaign(args)
         return _login(args)
     except ConfigError as exc:
         print(f"ddoauth: {exc}", file=sys.stderr)
