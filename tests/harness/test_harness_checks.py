@@ -141,7 +141,8 @@ def _params(kind: str):
 
 
 def test_every_registered_check_has_cases():
-    assert set(CASES) == set(REGISTRY), "add pass/fail cases for every check"
+    own = {name for name, c in REGISTRY.items() if c.func.__module__ == "harness.checks"}
+    assert set(CASES) == own, "add pass/fail cases for every check of harness/checks.py"
     for name, cases in CASES.items():
         assert cases["pass"] and cases["fail"], name
 
