@@ -34,7 +34,7 @@ class DefectOutcome:
 
     @property
     def caught_by(self) -> list[str]:
-        hits = {self._name(t) for t in self.failed + self.warned}
+        hits = {self._name(t) for t in self.failed + self.warned + self.broken}  # a 5xx defect breaks its catcher
         return sorted(h for h in hits if h in self.expected)
 
     @property

@@ -4,7 +4,8 @@ A check returns None when the requirement holds, or a one-line failure message. 
 runs it inside one report step and applies the severity:
   MUST         -> ConformanceFailure (the test fails)
   SHOULD       -> a warning recorded on the test and in the verdict
-  CHARACTERIZE -> the observation is recorded (Datadog's docs are silent); never fails by itself
+  CHARACTERIZE -> the observation is recorded (Datadog's docs are silent): the failure message, or
+                  "holds"; compared with the site's baseline (fixtures/policy.py); never fails by itself
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Callable
 from .errors import ConformanceFailure
 
 MUST, SHOULD, CHARACTERIZE = "MUST", "SHOULD", "CHARACTERIZE"
+HOLDS = "holds"  # what a CHARACTERIZE check whose expectation is met records as its observation
 
 DD_DOCS = {
     "DD-ENDPOINTS": "https://docs.datadoghq.com/extend/authorization/oauth2_endpoints/",
@@ -83,6 +85,8 @@ def verify(recorder: Recorder, name: str, *args, severity: str | None = None, **
         recorder.link(c.link, c.requirement)
         failure = c.func(*args, **kwargs)
     if failure is None:
+        if level == CHARACTERIZE:  # recorded either way: the baseline flags a change in both directions
+            recorder.observe(c.requirement, HOLDS)
         return None
     message = f"[{c.requirement}] {c.title}: {failure}"
     if level == MUST:

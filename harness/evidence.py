@@ -69,15 +69,76 @@ class Exchange:
 
 Listener = Callable[[Exchange], None]
 
+RATE_LIMIT_RETRIES = 3  # 429s retried per request, at most
+RATE_LIMIT_BUDGET_S = 60.0  # and no more time than this spent waiting, per request
+
+
+def retry_wait(ex: Exchange, attempt: int, now: float | None = None) -> float:
+    """Seconds to wait before retrying a 429: X-RateLimit-Reset (Datadog: seconds until the
+    window resets; an epoch timestamp is understood too), else Retry-After (seconds or an HTTP
+    date), else 1, 2, 4... seconds."""
+    for name in ("X-RateLimit-Reset", "Retry-After"):
+        value = (ex.header(name) or "").strip()
+        if not value:
+            continue
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                from email.utils import parsedate_to_datetime
+                seconds = parsedate_to_datetime(value).timestamp() - (now if now is not None else time.time())
+            except (TypeError, ValueError, IndexError, OverflowError):
+                continue
+        else:
+            if seconds > 1e9:  # an epoch timestamp, not a delay
+                seconds -= now if now is not None else time.time()
+        if seconds == seconds:  # not NaN
+            return max(0.0, seconds)
+    return float(2 ** attempt)
+
 
 @dataclass
 class DatadogHTTP:
-    """An httpx client that records every exchange and registers secrets it sees with the redactor."""
+    """An httpx client that records every exchange and registers secrets it sees with the redactor.
+
+    Datadog's own trouble is never a conformance verdict: a transport error (connect, TLS,
+    timeout, dropped connection), a 5xx answer, or a 429 that outlasts the retry budget
+    (``max_retries`` retries, ``retry_budget_s`` seconds of waiting, after ``X-RateLimit-Reset``)
+    raises :class:`TargetUnavailable` (reported as broken, "Datadog unreachable or 5xx").
+    A 5xx is not retried: the request may have been acted on (a code consumed). ``raw=True``
+    hands back any answer as it came, for a check that is about 5xx or 429 answers themselves.
+    """
     client: httpx.Client
     listeners: list[Listener] = field(default_factory=list)
     count: int = 0
+    max_retries: int = RATE_LIMIT_RETRIES
+    retry_budget_s: float = RATE_LIMIT_BUDGET_S
+    sleep: Callable[[float], None] = time.sleep
+    retries: int = 0  # 429 retries over the client's life (run statistics)
 
-    def request(self, method: str, url: str, label: str = "", **kwargs) -> Exchange:
+    def request(self, method: str, url: str, label: str = "", raw: bool = False, **kwargs) -> Exchange:
+        waited = 0.0
+        attempt = 0
+        while True:
+            ex = self._send(method, url, label, **kwargs)
+            if raw or (ex.status < 500 and ex.status != 429):
+                return ex
+            if ex.status >= 500:
+                snippet = ex.response_body[:200].decode("utf-8", "replace").strip()
+                raise TargetUnavailable(f"{method} {url}: HTTP {ex.status} from the target (a server error is "
+                                        f"not a conformance verdict): {snippet}")
+            wait = retry_wait(ex, attempt)
+            if attempt >= self.max_retries or waited + wait > self.retry_budget_s:
+                why = (f"{attempt} retries" if attempt >= self.max_retries
+                       else f"the next wait ({wait:.0f} s) would pass the {self.retry_budget_s:.0f} s budget")
+                raise TargetUnavailable(f"{method} {url}: rate limited (HTTP 429) after {attempt} retries, "
+                                        f"{waited:.1f} s waited; gave up: {why}")
+            attempt += 1
+            self.retries += 1
+            self.sleep(wait)
+            waited += wait
+
+    def _send(self, method: str, url: str, label: str, **kwargs) -> Exchange:
         start = time.perf_counter()
         try:
             resp = self.client.request(method, url, **kwargs)

@@ -48,7 +48,10 @@ _WAIVED = r"^(?:Skipped: |Failed: |XFAIL )?WAIVED[\s\S]*"
 _LOGIN = r"^[\s\S]*\bLoginFailed\b[\s\S]*"
 _UNREACHABLE = (
     r"^[\s\S]*(?:\bTargetUnavailable\b|\bhttpx\.(?:ConnectError|ConnectTimeout|ReadTimeout|WriteTimeout"
-    r"|PoolTimeout|TimeoutException|ReadError|RemoteProtocolError)\b|net::ERR_)[\s\S]*"
+    r"|PoolTimeout|TimeoutException|ReadError|RemoteProtocolError)\b|net::ERR_"
+    # a page that never loads (Playwright's navigation timeouts; a locator timeout is not one of them)
+    r"|\bTimeoutError: (?:Page|Frame)\.(?:goto|reload|go_back|go_forward|wait_for_load_state|wait_for_url"
+    r"|wait_for_navigation|expect_navigation): Timeout)[\s\S]*"
 )
 # Allure 2 puts a result in every matching category; Allure 3 in the first one.  The
 # negative look-ahead keeps the catch-all categories exclusive under both.

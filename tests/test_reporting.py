@@ -209,13 +209,17 @@ def test_verdict_counts_per_target(inner_run) -> None:
     pytester, outcome, _ = inner_run
     verdict = json.loads((pytester.path / "reports" / "verdict.json").read_text())
     us1 = verdict["targets"]["US1-x"]
-    assert {k: us1[k] for k in ("passed", "failed", "broken", "skipped", "warnings")} == {
+    assert {k: us1[k] for k in ("passed", "failed", "broken", "skipped", "waived", "warnings")} == {
         "passed": 1,
         "failed": 2,
         "broken": 3,
-        "skipped": 1,
+        "skipped": 0,
+        "waived": 1,  # a skip whose message starts with WAIVED
         "warnings": 2,
     }
+    assert us1["waived_tests"] == ["test_inner.py::test_waived"]
+    assert us1["warned_tests"] == ["test_inner.py::test_passes_with_attachments"]
+    assert us1["waivers_no_longer_needed"] == [] and us1["baseline_changes"] == []
     assert us1["failed_tests"] == [
         "test_inner.py::test_assertion_leaks_secret",
         "test_inner.py::test_conformance_failure",
@@ -230,7 +234,8 @@ def test_verdict_counts_per_target(inner_run) -> None:
     assert verdict["targets"]["(no target)"]["passed"] == 1
     assert list(verdict["targets"]) == sorted(verdict["targets"])
     assert verdict["targets"]["AP1-z"]["broken_tests"] == ["test_inner.py::test_setup_error_before_target_named[AP1-z]"]
-    assert verdict["totals"] == {"tests": 11, "passed": 3, "failed": 3, "broken": 4, "skipped": 1, "warnings": 2}
+    assert verdict["totals"] == {"tests": 11, "passed": 3, "failed": 3, "broken": 4, "skipped": 0, "waived": 1,
+                                 "warnings": 2, "waivers_no_longer_needed": 0, "baseline_changes": 0}
     assert verdict["exit_status"] == 1 and verdict["ok"] is False
     assert verdict["harness_version"]
     assert verdict["started_at"] <= verdict["finished_at"]
@@ -245,15 +250,18 @@ def test_verdict_counts_per_target(inner_run) -> None:
         "ok",
         "totals",
         "targets",
+        "waivers",
+        "baseline",
     ]
+    assert verdict["waivers"] is None and verdict["baseline"] is None  # fixtures.policy not loaded
     # the terminal section
     outcome.stdout.fnmatch_lines(
         [
             "*ddoauth verdict per target*",
-            "(no target)  passed 1  failed 0  broken 0  skipped 0  warnings 0",
-            "AP1-z        passed 0  failed 0  broken 1  skipped 0  warnings 0",
-            "EU1-y        passed 1  failed 1  broken 0  skipped 0  warnings 0",
-            "US1-x        passed 1  failed 2  broken 3  skipped 1  warnings 2",
+            "(no target)  passed 1  failed 0  broken 0  skipped 0  waived 0  warnings 0",
+            "AP1-z        passed 0  failed 0  broken 1  skipped 0  waived 0  warnings 0",
+            "EU1-y        passed 1  failed 1  broken 0  skipped 0  waived 0  warnings 0",
+            "US1-x        passed 1  failed 2  broken 3  skipped 0  waived 1  warnings 2",
         ]
     )
 
