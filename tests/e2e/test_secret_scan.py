@@ -48,7 +48,7 @@ def test_failing_run_leaks_no_secret(tmp_path):
                "--alluredir", str(reports / "allure-results"), "--verdict-path", str(reports / "verdict.json"),
                "--reports-dir", str(reports), "--state-dir", str(tmp_path / "state"), "--record-pages",
                "-k", "not region_switch"]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=540)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
         secrets = _secrets(running.store)
     finally:
         running.stop()

@@ -38,6 +38,6 @@ def test_suites_pass_under_switches(run, tmp_path):
            "--reports-dir", str(tmp_path), "--verdict-path", str(tmp_path / "verdict.json")]
     for key, value in RUNS[run].items():
         cmd += ["--emulator-behaviour", f"{key}={value}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, f"false failures under {RUNS[run]}:\n{proc.stdout[-4000:]}"
     assert " passed" in proc.stdout.splitlines()[-1]
