@@ -12,7 +12,7 @@ from .errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _report(results: list[str], out: str) -> int:
+def _report(results: list[str], out: str, verdict: str | None = None) -> int:
     from . import report
 
     results_dirs = [Path(r) for r in results]
@@ -29,6 +29,15 @@ def _report(results: list[str], out: str) -> int:
                     shutil.copy2(f, merged / f.name)
     index = report.generate_html(merged, out, ROOT)
     print(f"report: {index}")
+    if verdict:  # a merged verdict for CI: per results dir (one per site job) and in total
+        import json
+
+        per = {d.name: report.summarize(d) for d in results_dirs if d.is_dir()}
+        total = report.summarize(merged)
+        ok = total["failed"] == 0 and total["broken"] == 0 and total["total"] > 0
+        Path(verdict).parent.mkdir(parents=True, exist_ok=True)
+        Path(verdict).write_text(json.dumps({"ok": ok, "totals": total, "results": per}, indent=2))
+        print(f"verdict: {verdict} ({'ok' if ok else 'NOT ok'})")
     return 0
 
 
@@ -145,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="build the single-file HTML report from one or more results dirs")
     rep.add_argument("--results", action="append", required=True)
     rep.add_argument("--out", default=str(ROOT / "reports" / "allure-report"))
+    rep.add_argument("--verdict", help="also write a merged verdict JSON (CI: several site jobs, one verdict)")
     gate = sub.add_parser("gate", allow_abbrev=False, help="pre-publication gate for an integration folder")
     gate.add_argument("--integration", required=True, help="the integration's folder (README.md, manifest.json, assets/)")
     gate.add_argument("--targets", help="targets YAML the suites ran against (dynamic checks, scope comparison)")
@@ -176,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if rest:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")
         if args.command == "report":
-            return _report(args.results, args.out)
+            return _report(args.results, args.out, args.verdict)
         if args.command == "gate":
             return _gate(args)
         if args.command == "rotation":

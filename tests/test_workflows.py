@@ -215,7 +215,7 @@ def test_nightly_shape():
     assert "conformance" in report["needs"] and "always()" in report["if"]
     runs = "\n".join(step.get("run", "") for step in report["steps"])
     assert "harness.cli report" in runs and "--results" in runs
-    assert {step["with"]["name"] for step in _uploads(report["steps"])} == {"allure-report", "verdict"}
+    assert {step["with"]["name"] for step in _uploads(report["steps"])} == {"allure-report", "verdict", "allure-history"}
     assert _step(doc, "gate").get("if") == "always()"
 
 
