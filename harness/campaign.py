@@ -74,6 +74,20 @@ def run_defect(defect: str, expected: list[str], targets: list[str], timeout: fl
                          _collect(verdict, "broken_tests"), time.monotonic() - start)
 
 
+# Defects only a secret rotation reveals: the rotation story (baseline -> rotate -> verify) catches them,
+# and it asserts itself that exactly the expected rotation test failed.
+ROTATION_DEFECTS = {"old_secret_accepted", "refresh_killed_by_rotation"}
+
+
+def run_rotation_defect(defect: str, expected: list[str], timeout: float = 900) -> DefectOutcome:
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "e2e" / "test_rotation_story.py"),
+                           "-q", "-p", "no:cacheprovider", "-k", defect], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    failed = [f"suites/rotation/test_rotation.py::{expected[0]}"] if proc.returncode == 0 else []
+    return DefectOutcome(defect, expected, failed, [], [], time.monotonic() - start)
+
+
 def clean_run(targets: list[str], timeout: float = 900) -> tuple[int, list[str]]:
     with tempfile.TemporaryDirectory(prefix="ddoauth-campaign-") as tmp:
         args = []
@@ -92,7 +106,8 @@ def campaign(defects: dict[str, tuple[str, list[str]]], targets: list[str], repe
     echo(f"{'defect':34} {'expected catcher':44} {'caught by':44} verdict")
     outcomes = []
     for name, (_, expected) in defects.items():
-        outcome = run_defect(name, expected, targets)
+        outcome = (run_rotation_defect(name, expected) if name in ROTATION_DEFECTS
+                   else run_defect(name, expected, targets))
         outcomes.append(outcome)
         echo(f"{name:34} {', '.join(expected)[:44]:44} {', '.join(outcome.caught_by)[:44] or '-':44} "
              f"{outcome.verdict} ({outcome.seconds:.0f} s)")
