@@ -111,10 +111,10 @@ def flow_reached_callback(result) -> str | None:
 
 
 @check("RFC6749-4.1.2", "state is echoed byte for byte on the callback")
-def state_echoed(callback: dict, sent: str) -> str | None:
+def state_echoed(callback: dict, sent: str, where: str = "the callback") -> str | None:
     got = callback.get("state")
     if got is None:
-        return "state missing from the callback"
+        return f"state missing from {where}"
     return None if got == sent else f"state altered: sent {len(sent)} chars, got {len(got)} chars"
 
 

@@ -235,10 +235,7 @@ def deny_access_denied(flow) -> str | None:
 
 @check("RFC6749-4.1.2.1", "state is echoed byte for byte on the error redirect")
 def state_echoed_on_error(callback: dict, sent: str) -> str | None:
-    got = callback.get("state")
-    if got is None:
-        return "state missing from the error redirect"
-    return None if got == sent else f"state altered: sent {len(sent)} chars, got {len(got)} chars"
+    return checks.state_echoed(callback, sent, where="the error redirect")
 
 
 @check("RFC9700-2.1.2", "no token travels in any URL (query or fragment) of the flow")

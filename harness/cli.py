@@ -41,13 +41,12 @@ def _report(results: list[str], out: str, verdict: str | None = None) -> int:
     return 0
 
 
-def _conformance(args: argparse.Namespace, passthrough: list[str]) -> int:
+def _pytest_then_report(suite: Path, pytest_args: list[str]) -> int:
+    """Run pytest on a suite into fresh Allure results, then build the HTML report (failing runs too)."""
     results = ROOT / "reports" / "allure-results"
     shutil.rmtree(results, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "suites"), "--alluredir", str(results), "-p", "no:cacheprovider"]
-    if args.targets:
-        cmd += ["--targets", args.targets]
-    cmd += passthrough
+    cmd = [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "--alluredir", str(results),
+           *pytest_args]
     rc = subprocess.call(cmd, cwd=ROOT)
     if rc in (0, 1) and results.is_dir():  # a report for failing runs too: that is when it matters
         try:
@@ -56,6 +55,10 @@ def _conformance(args: argparse.Namespace, passthrough: list[str]) -> int:
             print(f"ddoauth: report not built: {exc}", file=sys.stderr)
             return rc or 2
     return rc
+
+
+def _conformance(args: argparse.Namespace, passthrough: list[str]) -> int:
+    return _pytest_then_report(ROOT / "suites", (["--targets", args.targets] if args.targets else []) + passthrough)
 
 
 def _gate(args: argparse.Namespace) -> int:
@@ -86,20 +89,11 @@ def _gate(args: argparse.Namespace) -> int:
 
 def _rotation(args: argparse.Namespace) -> int:
     """Secret rotation: `baseline` before Datadog rotates the secret, `verify` after."""
-    results = ROOT / "reports" / "allure-results"
-    shutil.rmtree(results, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "suites" / "rotation"), "-p", "no:cacheprovider",
-           "--rotation-phase", args.phase, "--targets", args.targets, "--env-file", args.env_file,
-           "--state-dir", args.state_dir, "--alluredir", str(results)]
+    pytest_args = ["--rotation-phase", args.phase, "--targets", args.targets, "--env-file", args.env_file,
+                   "--state-dir", args.state_dir]
     for name in args.target:
-        cmd += ["--target", name]
-    rc = subprocess.call(cmd, cwd=ROOT)
-    if rc in (0, 1) and results.is_dir():
-        try:
-            _report([str(results)], str(ROOT / "reports" / "allure-report"))
-        except ConfigError as exc:
-            print(f"ddoauth: report not built: {exc}", file=sys.stderr)
-    return rc
+        pytest_args += ["--target", name]
+    return _pytest_then_report(ROOT / "suites" / "rotation", pytest_args)
 
 
 def _campaign(args: argparse.Namespace) -> int:

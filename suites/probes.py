@@ -27,10 +27,9 @@ def read_probe(scope: str):
 
 def identity_probe(target):
     """A cheap read the target's scopes allow, to tell a live token from a dead one."""
-    for scope in IDENTITY_PREFERENCE:
-        if scope in target.client.scopes and read_probe(scope) is not None:
-            return read_probe(scope)
-    for scope in target.client.scopes:
-        if read_probe(scope) is not None:
-            return read_probe(scope)
+    preferred = [s for s in IDENTITY_PREFERENCE if s in target.client.scopes]
+    for scope in preferred + list(target.client.scopes):
+        probe = read_probe(scope)
+        if probe is not None:
+            return probe
     return None

@@ -6,7 +6,6 @@ that the refusal was about the parameter under test (CHARACTERIZE: Datadog's doc
 """
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 
@@ -63,9 +62,7 @@ class _AnswersAsTheyCome:
 def _negative_client(http, target, domain):
     """An OAuth client for one malformed exchange. A 5xx is normally "Datadog unreachable" (broken);
     here it is kept, and _redeem_after() decides whether it is an outage or the answer to the request."""
-    if "raw" in inspect.signature(http.request).parameters:
-        http = _AnswersAsTheyCome(http)
-    return oauth_client(http, target, domain)
+    return oauth_client(_AnswersAsTheyCome(http), target, domain)
 
 
 def _redeem_after(http, auth, recorder, key: str):
