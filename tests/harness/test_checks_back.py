@@ -7,6 +7,7 @@ import secrets
 
 import httpx
 import pytest
+from checkcases import assert_cases_cover, checks_of, assert_fails_one_line, assert_holds, case_params
 
 from harness import checks_back
 from harness.checks import CHARACTERIZE, MUST, REGISTRY, SHOULD
@@ -175,35 +176,22 @@ CASES: dict[str, dict[str, list]] = {
 }
 
 
-def _back_checks() -> set[str]:
-    return {name for name, c in REGISTRY.items() if c.func.__module__ == checks_back.__name__}
-
-
-def _params(kind: str):
-    return [pytest.param(name, args, kwargs, id=f"{name}-{i}")
-            for name, cases in CASES.items() for i, (args, kwargs) in enumerate(cases[kind])]
-
-
 def test_every_back_channel_check_has_cases():
-    assert set(CASES) == _back_checks(), "add pass/fail cases for every check in harness/checks_back.py"
-    for name, cases in CASES.items():
-        assert cases["pass"] and cases["fail"], name
+    assert_cases_cover(CASES, checks_back.__name__)
 
 
-@pytest.mark.parametrize("name,args,kwargs", _params("pass"))
+@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "pass"))
 def test_check_passes(name, args, kwargs):
-    assert REGISTRY[name].func(*args, **kwargs) is None
+    assert_holds(name, args, kwargs)
 
 
-@pytest.mark.parametrize("name,args,kwargs", _params("fail"))
+@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "fail"))
 def test_check_fails_with_one_line(name, args, kwargs):
-    message = REGISTRY[name].func(*args, **kwargs)
-    assert isinstance(message, str) and message.strip(), f"{name} did not fail"
-    assert "\n" not in message
+    assert_fails_one_line(name, args, kwargs)
 
 
 def test_registry_metadata():
-    for name in _back_checks():
+    for name in checks_of(checks_back.__name__):
         c = REGISTRY[name]
         assert c.severity in (MUST, SHOULD, CHARACTERIZE)
         assert re.fullmatch(r"RFC\d+-[\d.]+|DD-[A-Z-]+", c.requirement), c.requirement
@@ -211,7 +199,7 @@ def test_registry_metadata():
 
 
 def test_severities_follow_the_sources():
-    severity = {name: REGISTRY[name].severity for name in _back_checks()}
+    severity = {name: REGISTRY[name].severity for name in checks_of(checks_back.__name__)}
     assert severity["replayed_code_tokens_revoked"] == SHOULD  # RFC 6749 §4.1.2 "SHOULD"
     assert severity["client_auth_401"] == SHOULD  # RFC 6749 §5.2: 401 is a MAY for client_secret_post
     assert severity["token_entropy"] == SHOULD  # a black-box length estimate cannot prove entropy

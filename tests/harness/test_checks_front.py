@@ -6,6 +6,7 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from checkcases import assert_cases_cover, checks_of, assert_fails_one_line, assert_holds, case_params
 
 from harness import checks_front
 from harness.checks import CHARACTERIZE, MUST, REGISTRY, SHOULD
@@ -153,30 +154,20 @@ CASES: dict[str, dict[str, list]] = {
     },
 }
 
-FRONT = sorted(n for n, c in REGISTRY.items() if c.func.__module__ == checks_front.__name__)
-
-
-def _params(kind: str):
-    return [pytest.param(name, args, kwargs, id=f"{name}-{i}")
-            for name, cases in CASES.items() for i, (args, kwargs) in enumerate(cases[kind])]
 
 
 def test_every_front_check_has_cases():
-    assert set(CASES) == set(FRONT), "add pass and fail cases for every check in harness/checks_front.py"
-    for name, cases in CASES.items():
-        assert cases["pass"] and cases["fail"], name
+    assert_cases_cover(CASES, checks_front.__name__)
 
 
-@pytest.mark.parametrize("name,args,kwargs", _params("pass"))
+@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "pass"))
 def test_check_passes(name, args, kwargs):
-    assert REGISTRY[name].func(*args, **kwargs) is None
+    assert_holds(name, args, kwargs)
 
 
-@pytest.mark.parametrize("name,args,kwargs", _params("fail"))
+@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "fail"))
 def test_check_fails_with_one_line_without_secrets(name, args, kwargs):
-    message = REGISTRY[name].func(*args, **kwargs)
-    assert isinstance(message, str) and message.strip(), f"{name} did not fail"
-    assert "\n" not in message
+    message = assert_fails_one_line(name, args, kwargs)
     assert CODE not in message and STATE not in message and "at-1" not in message
 
 
@@ -206,7 +197,7 @@ def test_metadata():
         "login_page_not_frameable": ("RFC6749-10.13", SHOULD),
         "login_page_no_store": ("RFC9700-4.2", SHOULD),
     }
-    assert set(expected) == set(FRONT)
+    assert set(expected) == checks_of(checks_front.__name__)
     for name, (req, severity) in expected.items():
         c = REGISTRY[name]
         assert (c.requirement, c.severity) == (req, severity), name

@@ -6,6 +6,7 @@ import re
 from contextlib import contextmanager
 
 import pytest
+from checkcases import assert_cases_cover, assert_fails_one_line, assert_holds, case_params
 
 from harness import checks
 from harness.checks import CHARACTERIZE, DD_DOCS, MUST, REGISTRY, SHOULD, Recorder, requirement_link, verify
@@ -135,28 +136,18 @@ CASES: dict[str, dict[str, list]] = {
 }
 
 
-def _params(kind: str):
-    return [pytest.param(name, args, kwargs, id=f"{name}-{i}")
-            for name, cases in CASES.items() for i, (args, kwargs) in enumerate(cases[kind])]
-
-
 def test_every_registered_check_has_cases():
-    own = {name for name, c in REGISTRY.items() if c.func.__module__ == "harness.checks"}
-    assert set(CASES) == own, "add pass/fail cases for every check of harness/checks.py"
-    for name, cases in CASES.items():
-        assert cases["pass"] and cases["fail"], name
+    assert_cases_cover(CASES, "harness.checks")
 
 
-@pytest.mark.parametrize("name,args,kwargs", _params("pass"))
+@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "pass"))
 def test_check_passes(name, args, kwargs):
-    assert REGISTRY[name].func(*args, **kwargs) is None
+    assert_holds(name, args, kwargs)
 
 
-@pytest.mark.parametrize("name,args,kwargs", _params("fail"))
+@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "fail"))
 def test_check_fails_with_one_line(name, args, kwargs):
-    message = REGISTRY[name].func(*args, **kwargs)
-    assert isinstance(message, str) and message.strip(), f"{name} did not fail"
-    assert "\n" not in message
+    assert_fails_one_line(name, args, kwargs)
 
 
 def test_failure_messages_are_informative():
