@@ -7,13 +7,12 @@ is intercepted in the browser and never fetched: no callback server is needed.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Callable
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pyotp
 import yaml
@@ -23,7 +22,6 @@ from playwright.sync_api import Page
 from .errors import LoginFailed
 from .redact import REDACTOR
 
-_CAPTURED = "<!doctype html><title>Callback captured</title><p>Callback captured by ddoauth; not sent to the client."
 DATADOG_SUFFIXES = ("datadoghq.com", "datadoghq.eu", "ddog-gov.com")
 
 

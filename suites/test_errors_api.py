@@ -2,13 +2,11 @@
 and an org subdomain in the API host fails before any request is made (TLS hostname check)."""
 from __future__ import annotations
 
-import time
-
 import allure
 import pytest
 
 import harness.checks_back  # noqa: F401  (registers the back-channel checks)
-from fixtures.grants import authorize, complete_grant, oauth_client
+from fixtures.grants import oauth_client
 from harness.checks_back import DD_SUBDOMAIN_ADVICE
 from harness.errors import TargetUnavailable
 from harness.scopes import load_catalogue
@@ -56,19 +54,9 @@ def _other_site_target(request, target):
     pytest.skip("no target on another site is configured: cannot present a foreign site's token")
 
 
-def _shared_grant_of(request, other, browser_sessions, http):
-    """The other target's shared grant (same cache as the shared_grant fixture)."""
-    cache = request.getfixturevalue("_shared_grants")
-    grant = cache.get(other.name)
-    if grant is None:
-        grant = cache[other.name] = complete_grant(http, authorize(browser_sessions, other, purpose="shared_grant"))
-    return grant
-
-
 @allure.story("forbidden")
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_forbidden_variants(variant, target, request, shared_grant, fresh_grant, browser_sessions, http, verify,
-                            emulator_control, pytestconfig):
+def test_forbidden_variants(variant, target, request, shared_grant, fresh_grant, http, verify):
     probe = identity_probe(target)
     if probe is None:
         pytest.skip("no read scope with a known probe: a refusal could not be told from a broken endpoint")
@@ -89,14 +77,10 @@ def test_forbidden_variants(variant, target, request, shared_grant, fresh_grant,
         ex = probe(own, grant.access_token)
     elif variant == "expired_token":
         allow_401 = True  # Datadog's CLIs treat 401 and 403 alike; which one Datadog sends is undocumented
-        if emulator_control is None and "nightly" not in (pytestconfig.getoption("-m") or ""):
-            pytest.skip("against real Datadog this waits an hour: nightly profile only (-m nightly)")
+        expire = request.getfixturevalue("expire_access_token")  # skips here unless it can expire a token
         grant = fresh_grant()
         own = oauth_client(http, target, grant.authorization.domain)
-        if emulator_control is not None:
-            emulator_control.call("POST", "tokens/expire", {"access_token": grant.access_token})
-        else:
-            time.sleep(3660)
+        expire(grant.access_token)
         ex = probe(own, grant.access_token)
     elif variant == "missing_scope":
         scope, run = _absent_scope_probe(target)
@@ -105,7 +89,7 @@ def test_forbidden_variants(variant, target, request, shared_grant, fresh_grant,
     elif variant == "other_site_token":
         other = _other_site_target(request, target)
         allure.dynamic.parameter("token from", other.name)
-        other_grant = _shared_grant_of(request, other, browser_sessions, http)
+        other_grant = request.getfixturevalue("shared_grants").of(other)
         other_probe = identity_probe(other)
         verify("api_success", other_probe(oauth_client(http, other, other_grant.authorization.domain),
                                           other_grant.access_token))  # control: valid at home

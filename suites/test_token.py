@@ -1,6 +1,5 @@
 """Token: code exchange with form and JSON bodies, and the answer's fields."""
 import allure
-import pytest
 
 from fixtures.grants import exchange
 
