@@ -193,6 +193,8 @@ def _validate_client(ctx: Ctx, params: dict[str, str]) -> Client:
     else:
         ok = redirect_uri in client.redirect_uris  # exact string match (RFC 9700 §2.1)
     if not ok:
+        if store.behaviour.has("redirect_mismatch_wrong_text"):
+            raise FlowError("invalid_request", "Invalid client_id parameter value.")
         raise FlowError("invalid_request", "Mismatching redirect URI.")
     return client
 
@@ -232,16 +234,37 @@ def _redirect_with(uri: str, params: dict[str, str]) -> RedirectResponse:
                             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
-def _error_redirect(client_redirect: str, err: FlowError, state: str | None) -> RedirectResponse:
+def _error_redirect(client_redirect: str, err: FlowError, state: str | None, code: str | None = None) -> RedirectResponse:
     params = {"error": err.error, "error_description": err.description}
     if state is not None:
         params["state"] = state
+    if code is not None:  # only the error_redirect_with_code defect: RFC 6749 §4.1.2.1 allows no code here
+        params["code"] = code
     return _redirect_with(client_redirect, params)
+
+
+def _stray_code(ctx: Ctx, params: dict[str, str]) -> str | None:
+    """The error_redirect_with_code defect: a working code for the (verified) client on an error redirect."""
+    if not ctx.store.behaviour.has("error_redirect_with_code"):
+        return None
+    store = ctx.store
+    client = store.client(ctx.site.key, params.get("client_id", ""))
+    if client is None:
+        return None
+    session = current_session(ctx)
+    if session is not None and session.user_id is not None:
+        user = store.users[session.user_id]
+    else:
+        user = next((u for u in store.users.values() if u.site == ctx.site.key and client.org_id in u.org_ids), None)
+        if user is None:
+            return None
+    org_id = client.org_id if client.org_id in user.org_ids else user.org_ids[0]
+    return _new_code(ctx, client, list(client.scopes), user, org_id, params).code
 
 
 def _flow_error(ctx: Ctx, err: FlowError, params: dict[str, str]) -> Response:
     if err.redirect:
-        return _error_redirect(params["redirect_uri"], err, params.get("state"))
+        return _error_redirect(params["redirect_uri"], err, params.get("state"), _stray_code(ctx, params))
     return error_page(ctx, f"{err.error} - {err.description}")
 
 
@@ -294,9 +317,14 @@ def _site_picker(ctx: Ctx) -> Response:
     return _page(ctx, pages.site_picker_page(_site_label(ctx), options))
 
 
+def _foreign_org_refused(ctx: Ctx, client: Client, org_id: str) -> bool:
+    """An unpublished (test) client outside its sandbox org is refused, unless the test_client_any_org defect."""
+    return client.kind == "test" and org_id != client.org_id and not ctx.store.behaviour.has("test_client_any_org")
+
+
 def _consent(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str,
              fields: dict[str, str], params: dict[str, str]) -> Response:
-    if client.kind == "test" and org_id != client.org_id:
+    if _foreign_org_refused(ctx, client, org_id):
         # an unpublished client can only be authorized from the sandbox org that created it
         return error_page(ctx, "invalid_request - Invalid client_id parameter value.")
     catalogue = load_catalogue()
@@ -331,27 +359,35 @@ async def authorize_post(ctx: Ctx) -> Response:
         fields = {k: params[k] for k in AUTH_PARAMS if k in params}
         fields["csrf"] = session.csrf
         return _consent(ctx, client, scopes, user, org_id, fields, params)
-    if client.kind == "test" and org_id != client.org_id:
+    if _foreign_org_refused(ctx, client, org_id):
         return error_page(ctx, "invalid_request - Invalid client_id parameter value.")
     state = params.get("state")
     if decision != "authorize":
         return _error_redirect(params["redirect_uri"],
-                               FlowError("access_denied", "The user denied the authorization request."), state)
+                               FlowError("access_denied", "The user denied the authorization request."), state,
+                               _stray_code(ctx, params))
     return _issue_code(ctx, client, scopes, user, org_id, params)
 
 
-def _issue_code(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str, params: dict[str, str]) -> Response:
-    store, site, behaviour = ctx.store, ctx.site, ctx.store.behaviour
+def _new_code(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str, params: dict[str, str]) -> AuthCode:
+    store = ctx.store
     code = AuthCode(
-        code=secrets.token_urlsafe(24), site=site.key, client_id=client.id, redirect_uri=params["redirect_uri"],
+        code=secrets.token_urlsafe(24), site=ctx.site.key, client_id=client.id, redirect_uri=params["redirect_uri"],
         code_challenge=params.get("code_challenge"), code_challenge_method=params.get("code_challenge_method"),
         user_id=user.id, org_id=org_id, scopes=scopes, issued_at=store.now(),
     )
     store.codes[code.code] = code
+    return code
+
+
+def _issue_code(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str, params: dict[str, str]) -> Response:
+    store, site, behaviour = ctx.store, ctx.site, ctx.store.behaviour
+    code = _new_code(ctx, client, scopes, user, org_id, params)
     out: dict[str, str] = {"code": code.code}
     state = params.get("state")
     if state is not None and not behaviour.has("state_dropped"):
-        out["state"] = state
+        # state_altered: a truncated state, as a server that cuts it at a length or a special character would
+        out["state"] = (state[:-1] if len(state) > 1 else state + "x") if behaviour.has("state_altered") else state
     domain = site.domain
     if behaviour.has("domain_wrong_region"):
         others = [s for s in store.registry.oauth_sites() if s.key != site.key]

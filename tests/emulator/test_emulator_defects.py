@@ -251,6 +251,49 @@ def _(emu, bad):
     assert (resp.headers.get("x-frame-options") == "DENY") is not bad
 
 
+@check("state_altered")
+def _(emu, bad):
+    sent = "ddoauth st/+=&?é"
+    got = authorize(emu, state=sent).callback["state"]
+    assert (got == sent) is not bad
+    if bad:
+        assert sent.startswith(got) and len(got) < len(sent)
+
+
+@check("error_redirect_with_code")
+def _(emu, bad):
+    denied = authorize(emu, decision="Deny")
+    assert denied.response.status_code == 302 and denied.callback["error"] == "access_denied"
+    refused = authorize(emu, scope="org_management")  # not one of the client's scopes: invalid_scope, before login
+    assert refused.response.status_code == 302 and refused.callback["error"] == "invalid_scope"
+    for flow in (denied, refused):
+        assert ("code" in flow.callback) is bad
+        if bad:  # a working code, not just a parameter
+            assert redeem(emu, flow).status_code == 200
+
+
+@check("test_client_any_org")
+def _(emu, bad):
+    flow = authorize(emu, user="multiorg", org="customer")  # the test client, from the user's other org
+    if bad:
+        assert flow.response.status_code == 302 and flow.callback["dd_oid"] == emu.org("EU1", "customer").id
+        assert redeem(emu, flow).status_code == 200
+    else:
+        assert flow.response.status_code == 400
+        assert Page(flow.response.text).text == "invalid_request - Invalid client_id parameter value."
+
+
+@check("redirect_mismatch_wrong_text")
+def _(emu, bad):
+    c = emu.client("EU1")
+    resp = emu.get("https://app.datadoghq.eu/oauth2/v1/authorize",
+                   params=auth_params(c, c.redirect_uris[0] + "/extra", Pkce.new()))
+    assert resp.status_code == 400 and "location" not in resp.headers  # still an error page, never a redirect
+    text = Page(resp.text).text
+    assert text == ("invalid_request - Invalid client_id parameter value." if bad
+                    else "invalid_request - Mismatching redirect URI.")
+
+
 def test_every_defect_has_a_check():
     assert set(CHECKS) == set(DEFECTS)
 
