@@ -202,12 +202,16 @@ def refusal_form(flow) -> str | None:
     return describe_flow(flow)
 
 
-@check("RFC6749-4.1.2.1", "the error redirect carries an RFC 6749 error code and a well-formed description")
+@check("RFC6749-4.1.2.1", "the error redirect carries an RFC 6749 error code, a well-formed description and no code")
 def redirect_error_code_valid(callback: dict) -> str | None:
     error = callback.get("error")
     if error is None:
         return f"no error parameter (keys {sorted(callback)})"
     problems = []
+    # §4.1.2.1: an error response is error, error_description, error_uri and state; never a grant as well
+    granted = [k for k in ("code",) + _TOKEN_PARAMS if k in callback]
+    if granted:
+        problems.append(f"the error redirect also carries {', '.join(granted)}")
     if error not in AUTHORIZE_ERRORS:
         problems.append(f"error {error[:60]!r} is not an RFC 6749 §4.1.2.1 code")
     description = callback.get("error_description")

@@ -106,6 +106,9 @@ CASES: dict[str, dict[str, list]] = {
                  case({"error": "access_denied", "state": "s"}),
                  case({"error": "server_error", "error_description": "a'b!c#d[e]f~"})],
         "fail": [case({}), case({"code": "c"}), case({"error": "invalid_grant"}), case({"error": "Forbidden"}),
+                 case({"error": "access_denied", "state": "s", "code": CODE}),
+                 case({"error": "invalid_scope", "error_description": "bad scope", "code": ""}),
+                 case({"error": "invalid_request", "access_token": "at-1"}),
                  case({"error": "invalid_request", "error_description": 'say "no"'}),
                  case({"error": "invalid_request", "error_description": "back\\slash"}),
                  case({"error": "invalid_request", "error_description": "ünïcode"}),
@@ -217,6 +220,8 @@ def test_messages_say_what_happened():
     assert checks_front.unknown_scope_refusal_form(CODE_CB) == "the scope parameter was ignored: a code was issued"
     assert checks_front.no_token_in_any_url(FRAG_TOKEN) == "a URL carries access_token"
     assert checks_front.state_echoed_on_error({"state": "abc"}, "abcd") == "state altered: sent 4 chars, got 3 chars"
+    assert checks_front.redirect_error_code_valid({"error": "access_denied", "code": CODE}) == \
+        "the error redirect also carries code"
     assert checks_front.describe_flow(stopped()).startswith("stopped at https://app.datadoghq.eu/account/login (login)")
 
 
