@@ -15,6 +15,7 @@ import yaml
 from dotenv import dotenv_values
 
 from .errors import ConfigError
+from .integration import DataEvidence, IntegrationConfig, PartnerLogin, parse_integration
 from .network import Network
 from .redact import REDACTOR
 from .sites import Site, SiteRegistry, load_registry
@@ -56,6 +57,7 @@ class Target:
     org_id: str | None = None  # dd_oid when known in advance (emulator)
     foreign_org: str | None = None  # another org of the same user, outside the client's sandbox (negative tests)
     emulated: bool = False
+    integration: IntegrationConfig | None = None  # the partner's own app, driven from its onboarding URL
 
     @property
     def login_key(self) -> tuple[str, str]:
@@ -192,9 +194,12 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
                              (user.password, "password"),
                              (user.totp_secret, "totp_secret")):
             REDACTOR.add(value, label)
+        integration = None
+        if raw.get("integration") is not None:
+            integration = parse_integration(raw["integration"], source, f"{where}.integration", client.id, client.name)
         targets.append(Target(name=name, site=site, org=str(_req(raw, "org", source, where)), client=client,
                               redirect_uri=redirect, user=user, org_id=raw.get("org_id"),
-                              foreign_org=raw.get("foreign_org")))
+                              foreign_org=raw.get("foreign_org"), integration=integration))
     names = [t.name for t in targets]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
@@ -286,5 +291,25 @@ def emulator_targets(state: dict, registry: SiteRegistry | None = None) -> list[
                 redirect_uri=EMULATOR_REDIRECT if EMULATOR_REDIRECT in client["redirect_uris"]
                 else client["redirect_uris"][0],
                 user=UserConfig(user["email"], user["password"], user.get("totp_secret")),
+                integration=emulator_integration(state) if client["kind"] == "test" else None,
             ))
     return targets
+
+
+def emulator_integration(state: dict) -> IntegrationConfig | None:
+    """The reference partner app that ships with the emulator (emulator/partner.py), on every site."""
+    partner = state.get("partner")
+    if not partner:
+        return None
+    any_site = next(iter(state["sites"].values()))
+    client = next(c for c in any_site["clients"] if c["key"] == partner["client"])
+    user = partner["users"][0]
+    REDACTOR.add(user["password"], "partner_password")
+    host = partner["host"]
+    return IntegrationConfig(
+        onboarding_url=f"https://{host}/datadog/start", redirect_uri=f"https://{host}/oauth/callback",
+        client_ids=(client["id"],), client_name=client["name"],
+        success_url=rf"^https://{re.escape(host)}/datadog/connected", success_text="Connected to Datadog",
+        failure_text="Could not connect to Datadog",
+        login=PartnerLogin((("Email", user["email"]), ("Password", user["password"])), r"^Sign in$"),
+        data=DataEvidence("acme.integration.installed", "source:acme-observability", 20.0))

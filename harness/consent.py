@@ -114,7 +114,7 @@ class ConsentDriver:
         self.max_steps = max_steps
 
     # ---- public -----------------------------------------------------------------------------
-    def run(self, page: Page, url: str, stop_at: str | None = None) -> FlowResult:
+    def run(self, page: Page, url: str | None, stop_at: str | None = None) -> FlowResult:
         result = FlowResult()
         last_document: dict = {}
         hops: dict = {}
@@ -142,7 +142,8 @@ class ConsentDriver:
         page.on("response", on_response)
         try:
             try:
-                page.goto(url, wait_until="domcontentloaded")
+                if url is not None:  # None: carry on from where the page already is (integration mode)
+                    page.goto(url, wait_until="domcontentloaded")
             except PlaywrightError:
                 if result.callback_url is None:  # the callback's failed fetch is expected; anything else is not
                     raise

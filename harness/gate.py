@@ -245,7 +245,9 @@ def check_ledger(ledger_path: Path, targets, scopes: list[str] | None, result: G
             continue
         record = ledger.get("targets", {}).get(target.name, {})
         tests = record.get("tests", {})
-        for suite in REQUIRED_SUITES:
+        # integration mode joins the gate when the target configures it (the partner's own app)
+        suites = REQUIRED_SUITES + (("test_integration",) if getattr(target, "integration", None) else ())
+        for suite in suites:
             runs = {k: v for k, v in tests.items() if k.split("::")[0].endswith(f"{suite}.py")}
             failing = [k for k, v in runs.items() if v.get("last_outcome") not in ("passed", "skipped")]
             fresh = [k for k, v in runs.items() if v.get("last_pass") and date.fromisoformat(v["last_pass"]) >= oldest]

@@ -6,6 +6,7 @@ from pathlib import Path
 import harness.checks  # noqa: F401
 import harness.checks_back  # noqa: F401
 import harness.checks_front  # noqa: F401
+import harness.checks_integration  # noqa: F401
 from harness.checks import REGISTRY
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "checks.md"

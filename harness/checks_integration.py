@@ -1,0 +1,142 @@
+"""Checks on the partner's integration (integration mode): how its app starts the flow, handles the
+callback and uses the customer's region, as Datadog's publishing checklist asks partners to prove."""
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+from .checks import SHOULD, check
+
+_PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # BASE64URL(SHA256(verifier)) without padding
+
+
+def _query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def _first_authorize(flow) -> str | None:
+    urls = flow.authorize_urls
+    return urls[0] if urls else None
+
+
+@check("DD-PUBLISH-ONBOARDING", "the onboarding URL sends the browser to Datadog's authorize endpoint on the given site")
+def partner_starts_on_site(flow, web_host: str) -> str | None:
+    url = _first_authorize(flow)
+    if url is None:
+        return f"the partner never sent the browser to a Datadog authorize endpoint; {flow.describe()}"
+    host = urlsplit(url).hostname
+    return None if host == web_host else f"authorize opened on {host}, expected {web_host} (from `site`/`domain`)"
+
+
+@check("DD-ENDPOINTS-AUTHORIZE", "the partner's authorize request names its client, a registered redirect URI and response_type=code")
+def partner_authorize_request(flow, client_ids: tuple[str, ...], redirect_uri: str) -> str | None:
+    url = _first_authorize(flow)
+    if url is None:
+        return "no authorize request"
+    q = _query(url)
+    problems = []
+    if q.get("client_id") not in client_ids:
+        problems.append(f"client_id {q.get('client_id')!r} is not the partner's client")
+    if q.get("redirect_uri") != redirect_uri:
+        problems.append(f"redirect_uri {q.get('redirect_uri')!r} is not {redirect_uri!r}")
+    if q.get("response_type") != "code":
+        problems.append(f"response_type {q.get('response_type')!r}")
+    return "; ".join(problems) or None
+
+
+@check("RFC7636-4.3", "the partner uses PKCE with S256 (Datadog requires it)")
+def partner_uses_pkce(flow) -> str | None:
+    q = _query(_first_authorize(flow) or "")
+    if "code_challenge" not in q:
+        return "no code_challenge on the authorize request"
+    if q.get("code_challenge_method") != "S256":
+        return f"code_challenge_method {q.get('code_challenge_method')!r}, expected S256"
+    if not _PKCE_CHALLENGE.match(q["code_challenge"]):
+        return f"code_challenge of {len(q['code_challenge'])} chars is not a base64url SHA-256 digest"
+    return None
+
+
+@check("RFC6749-10.12", "the partner sends an unguessable state (CSRF protection)")
+def partner_sends_state(flow) -> str | None:
+    state = _query(_first_authorize(flow) or "").get("state")
+    if not state:
+        return "no state on the authorize request"
+    return None if len(state) >= 16 else f"state of {len(state)} chars is guessable (want >= 16)"
+
+
+@check("DD-PUBLISH-TEST-AUTH", "Datadog's callback reaches the partner's registered redirect URI")
+def callback_reached_partner(flow, redirect_uri: str) -> str | None:
+    url = flow.callback_url
+    if url is None:
+        consent = flow.consent
+        where = (f"Datadog error page: {consent.error_text}" if consent and consent.error_text
+                 else flow.describe())
+        return f"no callback ({where})"
+    return None if url.split("?")[0] == redirect_uri else f"callback went to {url.split('?')[0]}, not {redirect_uri}"
+
+
+@check("DD-PUBLISH-TEST-AUTH", "the partner's app ends on its success page")
+def partner_reached_success(flow) -> str | None:
+    if flow.outcome == "success":
+        return None
+    text = " ".join(flow.final_text.split())[:200]
+    return f"{flow.describe()}; page says: {text!r}"
+
+
+@check("DD-OAUTH-DOMAIN", "the partner's server exchanged the code on the callback domain's API host")
+def token_exchange_host(hosts: list[str] | None, api_host: str) -> str | None:
+    if hosts is None:
+        return None  # not observable against real Datadog; the key and data checks stand in
+    if not hosts:
+        return f"no token request from the partner's client reached any Datadog API host (expected {api_host})"
+    wrong = sorted({h for h in hosts if h != api_host})
+    return f"token requests went to {', '.join(wrong)}, expected {api_host}" if wrong else None
+
+
+@check("DD-PUBLISH-APIKEY", "exactly one `<client> OAuth Client API Key` exists in the org after the install")
+def partner_api_key_present(keys: list, prefix: str, site_key: str) -> str | None:
+    if len(keys) == 1:
+        return None
+    if not keys:
+        return f"no API key named {prefix!r}... in the org on {site_key}"
+    return f"{len(keys)} API keys named {prefix!r}... in the org on {site_key} (a reinstall must reuse its key)"
+
+
+@check("DD-PUBLISH-DATA", "data the partner sends arrives in the customer's site")
+def partner_data_arrived(points: int, metric: str, site_key: str, waited: float) -> str | None:
+    if points > 0:
+        return None
+    return f"no {metric} points arrived on {site_key} within {waited:.0f} s of the install"
+
+
+@check("RFC6749-4.1.2.1", "after Deny the partner shows an error page, not its success page")
+def partner_refuses_after_deny(flow) -> str | None:
+    if flow.outcome == "failure":
+        return None
+    return f"expected the partner's error page; {flow.describe()}"
+
+
+@check("DD-PUBLISH-TEST-AUTH", "the partner does not send the user straight back to Datadog (no loop)")
+def partner_no_loop(flow) -> str | None:
+    n = len(flow.authorize_urls)
+    return None if n <= 1 else f"{n} authorize requests in one flow: the partner loops back to Datadog"
+
+
+@check("DD-PUBLISH-APIKEY", "a refused or denied flow leaves no API key behind")
+def nothing_stored(keys_before: list, keys_after: list) -> str | None:
+    new = {k.id for k in keys_after} - {k.id for k in keys_before}
+    return f"{len(new)} new API key(s) after a flow that should store nothing" if new else None
+
+
+@check("RFC6749-10.12", "the partner refuses a callback whose state it did not issue (CSRF)")
+def forged_state_refused(flow) -> str | None:
+    if flow.outcome == "success":
+        return "the partner completed the install from a callback with a forged state"
+    return None
+
+
+@check("DD-PUBLISH-TEST-AUTH", "the partner takes the genuine callback after refusing a forged one",
+       severity=SHOULD)
+def genuine_callback_after_forgery(flow) -> str | None:
+    return None if flow.outcome == "success" else f"genuine callback not accepted: {flow.describe()}"
+

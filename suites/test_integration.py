@@ -1,0 +1,132 @@
+"""Integration mode: the partner's own integration, end to end, from its onboarding URL.
+
+What Datadog's testing checklist asks a partner to prove: "Test Authorization" opens the onboarding
+URL with `site` and `domain`; the partner's app starts the OAuth flow, receives the code on its own
+redirect URI, exchanges it on the customer's region, creates its API key and sends data there.
+Runs for every target with an `integration` section (the embedded emulator: its reference partner app
+on every OAuth site). The callback reaches the partner; nothing is intercepted.
+"""
+from __future__ import annotations
+
+import secrets
+
+import allure
+import pytest
+
+import harness.checks_integration  # noqa: F401  (registers the integration checks)
+from harness.integration import forge_state, onboarding_url
+from harness.org_evidence import wait_for_data
+
+pytestmark = [allure.feature("integration"), pytest.mark.integration_mode,
+              allure.severity(allure.severity_level.CRITICAL)]
+
+
+def _now(org_evidence) -> float:
+    import time
+    return org_evidence.now() if org_evidence is not None else time.time()
+
+
+def _front_channel(verify, flow, target, on_site: bool = True) -> None:
+    integ = target.integration
+    if on_site:
+        verify("partner_starts_on_site", flow, target.site.web_host)
+    verify("partner_authorize_request", flow, integ.client_ids, integ.redirect_uri)
+    verify("partner_uses_pkce", flow)
+    verify("partner_sends_state", flow)
+
+
+def _datadog_side(verify, recorder, target, org_evidence, since: float) -> None:
+    """The token exchange host, the partner's API key and its data, as the customer's org shows them."""
+    integ = target.integration
+    if org_evidence is None:
+        recorder.warning("[DD-PUBLISH-TEST-AUTH] Datadog-side evidence not checked: add integration.org_keys "
+                         "(an org API key and application key) to the target")
+        return
+    with allure.step(f"Datadog's side ({org_evidence.source})"):
+        verify("token_exchange_host", org_evidence.token_hosts(integ.client_ids, since), target.site.api_host)
+        prefix = integ.api_key_prefix()
+        if prefix:
+            verify("partner_api_key_present", org_evidence.api_keys(target, prefix), prefix, target.site.key)
+        if integ.data:
+            points, waited = wait_for_data(org_evidence, target, integ.data.metric, integ.data.tag, since,
+                                           integ.data.wait_s)
+            verify("partner_data_arrived", points, integ.data.metric, target.site.key, waited)
+
+
+@allure.story("tile start")
+def test_tile_start(target, partner_session, partner_keys, org_evidence, verify, recorder):
+    """Datadog's tile / Test Authorization: the onboarding URL with `site` and `domain`."""
+    integ = target.integration
+    since = _now(org_evidence)
+    flow = partner_session().run(onboarding_url(integ.onboarding_url, target.site),
+                                 title=f"open the onboarding URL with site={target.site.web_origin} "
+                                       f"domain={target.site.domain}")
+    _front_channel(verify, flow, target)
+    verify("callback_reached_partner", flow, integ.redirect_uri)
+    verify("partner_reached_success", flow)
+    _datadog_side(verify, recorder, target, org_evidence, since)
+
+
+@allure.story("partner start")
+def test_partner_start_follows_domain(target, partner_session, partner_keys, org_evidence, verify, recorder):
+    """Started from the partner's product (no parameters): the user picks the region on Datadog's page
+    (US1's site picker) and everything after the callback must go to the callback's `domain`."""
+    integ = target.integration
+    since = _now(org_evidence)
+    flow = partner_session().run(integ.onboarding_url, title="open the onboarding URL without parameters")
+    hosts = [u.split("/")[2] for u in flow.authorize_urls]
+    allure.dynamic.parameter("authorize hosts", " -> ".join(hosts) or "-", excluded=True)
+    _front_channel(verify, flow, target, on_site=False)
+    verify("callback_reached_partner", flow, integ.redirect_uri)
+    verify("partner_reached_success", flow)
+    _datadog_side(verify, recorder, target, org_evidence, since)
+
+
+@allure.story("repeat install")
+def test_repeat_install(target, partner_session, partner_keys, org_evidence, verify, recorder):
+    """A second install in the same org: Datadog answers 409 to the second API key (documented); the
+    partner must carry on with the key it has and still reach its success page."""
+    integ = target.integration
+    session = partner_session()
+    url = onboarding_url(integ.onboarding_url, target.site)
+    first = session.run(url, title="first install")
+    verify("partner_reached_success", first)
+    since = _now(org_evidence)
+    second = session.run(url, title="second install in the same org (Datadog answers 409 to a second API key)")
+    verify("callback_reached_partner", second, integ.redirect_uri)
+    verify("partner_reached_success", second)
+    _datadog_side(verify, recorder, target, org_evidence, since)
+
+
+@allure.story("deny")
+def test_deny(target, partner_session, partner_keys, verify):
+    """The user clicks Deny: the partner shows an error page, stores nothing, and does not loop."""
+    integ = target.integration
+    before = partner_keys()
+    flow = partner_session().run(onboarding_url(integ.onboarding_url, target.site), decision="deny",
+                                 title="open the onboarding URL and deny on Datadog's consent page")
+    verify("callback_reached_partner", flow, integ.redirect_uri)
+    verify("partner_refuses_after_deny", flow)
+    verify("partner_no_loop", flow)
+    verify("nothing_stored", before, partner_keys())
+
+
+@allure.story("forged state")
+def test_partner_rejects_forged_state(target, partner_session, partner_keys, browser_sessions, verify):
+    """A callback carrying a state the partner did not issue (cross-site request forgery) must be
+    refused; the genuine callback for the same code then completes the install."""
+    integ = target.integration
+    session = partner_session()
+    start = session.run(onboarding_url(integ.onboarding_url, target.site), stop_at_datadog=True,
+                        title="start the partner's flow and stop where it hands over to Datadog")
+    verify("partner_authorize_request", start, integ.client_ids, integ.redirect_uri)
+    with allure.step("complete Datadog's consent for the partner's request in a browser that keeps the callback"):
+        consent = browser_sessions.run_flow(target, start.authorize_urls[0], purpose="integration")
+    verify("flow_reached_callback", consent)
+    before = partner_keys()
+    forged = session.deliver(forge_state(consent.callback_url, secrets.token_urlsafe(24)),
+                             "deliver the callback to the partner with a forged state")
+    verify("forged_state_refused", forged)
+    verify("nothing_stored", before, partner_keys())
+    genuine = session.deliver(consent.callback_url, "deliver the genuine callback")
+    verify("genuine_callback_after_forgery", genuine)

@@ -1,0 +1,278 @@
+"""Integration mode without a browser: the `integration` section of a targets file, the URLs the
+harness builds, the checks on the partner's flow, and the Datadog-side evidence sources."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+
+import harness.checks_integration  # noqa: F401
+from harness.config import parse_targets
+from harness.errors import ConfigError
+from harness.evidence import DatadogHTTP
+from harness.integration import PartnerFlow, forge_state, onboarding_url, parse_integration
+from harness.org_evidence import DatadogOrgEvidence, EmulatorOrgEvidence, OrgApiKey, wait_for_data
+from harness.redact import REDACTOR
+from harness.sites import load_registry
+from tests.harness.checkcases import assert_cases_cover, assert_fails_one_line, assert_holds, case_params
+
+SRC = "targets.yaml"
+GOOD = {"onboarding_url": "https://app.partner.example/datadog/start",
+        "redirect_uri": "https://app.partner.example/oauth/callback",
+        "success": {"url": "^https://app\\.partner\\.example/connected", "text": "Connected"}}
+
+
+def parse(**changes):
+    raw = {**GOOD, **changes}
+    return parse_integration({k: v for k, v in raw.items() if v is not None}, SRC, "targets[a].integration",
+                             "client-1", "Acme")
+
+
+# ---- configuration ------------------------------------------------------------------------------
+
+def test_minimal_section_defaults_to_the_targets_client():
+    cfg = parse()
+    assert cfg.client_ids == ("client-1",) and cfg.client_name == "Acme"
+    assert cfg.api_key_prefix() == "Acme OAuth Client API Key"
+    assert cfg.partner_host == "app.partner.example"
+    assert cfg.login is None and cfg.data is None and cfg.org_keys is None
+
+
+def test_full_section_registers_its_secrets():
+    cfg = parse(client_id=["pub", "test"], client_name="Acme Observability",
+                login={"fields": {"Email": "a@b.example", "Password": "partner-pw-77881"}, "submit": "^Go$"},
+                data={"metric": "acme.up", "tag": "source:acme", "wait_s": 30},
+                org_keys={"api_key": "orgapikey-5531", "app_key": "orgappkey-9912"}, failure={"text": "Oops"})
+    assert cfg.client_ids == ("pub", "test")
+    assert cfg.login.fields == (("Email", "a@b.example"), ("Password", "partner-pw-77881"))
+    assert cfg.data.metric == "acme.up" and cfg.data.wait_s == 30
+    for secret in ("partner-pw-77881", "orgapikey-5531", "orgappkey-9912"):
+        assert secret in REDACTOR
+    assert "a@b.example" not in REDACTOR  # an e-mail is not a secret
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"onboarding_url": None}, "integration.onboarding_url is required"),
+    ({"redirect_uri": "http://app.partner.example/cb"}, "integration.redirect_uri must be an https URL"),
+    ({"success": {}}, "integration.success needs a url"),
+    ({"success": {"url": "(["}}, "integration.success.url is not a valid regular expression"),
+    ({"client_id": []}, "integration.client_id must be"),
+    ({"login": {"fields": {}}}, "integration.login.fields must map"),
+    ({"data": {"tag": "x"}}, "integration.data.metric is required"),
+    ({"data": {"metric": "m", "wait_s": "soon"}}, "integration.data.wait_s"),
+    ({"org_keys": {"api_key": "k"}}, "integration.org_keys needs api_key and app_key"),
+    ({"timeout_s": 0}, "integration.timeout_s"),
+    ({"failure": "Oops"}, "integration.failure must be a mapping"),
+])
+def test_bad_sections_are_one_line_errors(changes, fragment):
+    with pytest.raises(ConfigError) as info:
+        parse(**changes)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{SRC}: targets[a]")
+
+
+def test_not_a_mapping():
+    with pytest.raises(ConfigError, match="integration must be a mapping"):
+        parse_integration("yes", SRC, "targets[a].integration", "c", None)
+
+
+def test_targets_file_carries_the_section():
+    data = {"targets": [{"name": "a", "site": "EU1", "org": "Org", "redirect_uri": "https://x.example/cb",
+                         "client": {"id": "cid", "secret": "s3cret-value-1", "scopes": ["metrics_read"]},
+                         "user": {"email": "u@x.example", "password": "pw-value-2"},
+                         "integration": {**GOOD, "login": {"fields": {"Password": "${PARTNER_PW}"}}}}]}
+    cfg = parse_targets(data, SRC, {"PARTNER_PW": "from-dotenv-pw-3"})
+    assert cfg.targets[0].integration.login.fields == (("Password", "from-dotenv-pw-3"),)
+    with pytest.raises(ConfigError, match=r"targets\[0\]\.integration\.login\.fields\.Password: environment variable"):
+        parse_targets(data, SRC, {})
+
+
+# ---- URLs -----------------------------------------------------------------------------------------
+
+def test_onboarding_url_adds_site_and_domain_like_test_authorization():
+    eu = load_registry().get("EU1")
+    url = onboarding_url("https://p.example/start?ref=dd", eu)
+    assert dict(parse_qsl(urlsplit(url).query)) == {"ref": "dd", "site": "https://app.datadoghq.eu",
+                                                    "domain": "datadoghq.eu"}
+    assert onboarding_url("https://p.example/start") == "https://p.example/start"
+
+
+def test_forge_state_replaces_only_state():
+    url = "https://p.example/cb?code=abc&state=s1&domain=datadoghq.eu"
+    forged = dict(parse_qsl(urlsplit(forge_state(url, "evil")).query))
+    assert forged == {"code": "abc", "state": "evil", "domain": "datadoghq.eu"}
+    assert dict(parse_qsl(urlsplit(forge_state("https://p.example/cb?code=abc", "evil")).query))["state"] == "evil"
+
+
+# ---- checks ---------------------------------------------------------------------------------------
+
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+AUTH = ("https://app.datadoghq.eu/oauth2/v1/authorize?response_type=code&client_id=pub"
+        "&redirect_uri=https%3A%2F%2Fp.example%2Fcb&state=" + "s" * 24 +
+        f"&code_challenge={CHALLENGE}&code_challenge_method=S256")
+REDIRECT = "https://p.example/cb"
+
+
+class _Consent:
+    def __init__(self, callback_url=None, error_text=None):
+        self.callback_url, self.error_text = callback_url, error_text
+
+
+def flow(*navigations, outcome="success", callback=REDIRECT + "?code=c&state=s", error_text=None):
+    f = PartnerFlow(start_url="https://p.example/start", navigations=list(navigations), outcome=outcome,
+                    final_url="https://p.example/connected")
+    f.consent = _Consent(callback, error_text)
+    return f
+
+
+def without(param: str) -> str:
+    parts = urlsplit(AUTH)
+    q = "&".join(p for p in parts.query.split("&") if not p.startswith(param + "="))
+    return parts._replace(query=q).geturl()
+
+
+KEY = OrgApiKey("k1", "Acme OAuth Client API Key 1")
+CASES = {
+    "partner_starts_on_site": {"pass": [((flow(AUTH), "app.datadoghq.eu"), {})],
+                               "fail": [((flow(AUTH), "app.datadoghq.com"), {}), ((flow(), "app.datadoghq.eu"), {})]},
+    "partner_authorize_request": {
+        "pass": [((flow(AUTH), ("pub", "test"), REDIRECT), {})],
+        "fail": [((flow(AUTH), ("other",), REDIRECT), {}), ((flow(AUTH), ("pub",), "https://p.example/other"), {}),
+                 ((flow(AUTH.replace("response_type=code", "response_type=token")), ("pub",), REDIRECT), {}),
+                 ((flow(), ("pub",), REDIRECT), {})]},
+    "partner_uses_pkce": {"pass": [((flow(AUTH),), {})],
+                          "fail": [((flow(without("code_challenge")),), {}),
+                                   ((flow(AUTH.replace("S256", "plain")),), {}),
+                                   ((flow(AUTH.replace(CHALLENGE, "short")),), {})]},
+    "partner_sends_state": {"pass": [((flow(AUTH),), {})],
+                            "fail": [((flow(without("state")),), {}),
+                                     ((flow(AUTH.replace("s" * 24, "abc")),), {})]},
+    "callback_reached_partner": {"pass": [((flow(AUTH), REDIRECT), {})],
+                                 "fail": [((flow(AUTH, callback=None, error_text="invalid_request"), REDIRECT), {}),
+                                          ((flow(AUTH, callback="https://evil.example/cb?code=c"), REDIRECT), {})]},
+    "partner_reached_success": {"pass": [((flow(AUTH),), {})],
+                                "fail": [((flow(AUTH, outcome="failure"),), {}), ((flow(AUTH, outcome="stuck"),), {})]},
+    "token_exchange_host": {"pass": [((["api.datadoghq.eu"], "api.datadoghq.eu"), {}), ((None, "api.x"), {})],
+                            "fail": [(([], "api.datadoghq.eu"), {}),
+                                     ((["api.datadoghq.eu", "api.datadoghq.com"], "api.datadoghq.eu"), {})]},
+    "partner_api_key_present": {"pass": [(([KEY], "Acme OAuth Client API Key", "EU1"), {})],
+                                "fail": [(([], "Acme OAuth Client API Key", "EU1"), {}),
+                                         (([KEY, OrgApiKey("k2", KEY.name)], "Acme OAuth Client API Key", "EU1"), {})]},
+    "partner_data_arrived": {"pass": [((3, "acme.up", "EU1", 1.0), {})], "fail": [((0, "acme.up", "EU1", 20.0), {})]},
+    "partner_refuses_after_deny": {"pass": [((flow(AUTH, outcome="failure"),), {})],
+                                   "fail": [((flow(AUTH, outcome="success"),), {}),
+                                            ((flow(AUTH, outcome="stuck"),), {})]},
+    "partner_no_loop": {"pass": [((flow(AUTH, outcome="failure"),), {})],
+                        "fail": [((flow(AUTH, "https://p.example/start", AUTH, outcome="stuck"),), {})]},
+    "nothing_stored": {"pass": [(([KEY], [KEY]), {}), (([], []), {})], "fail": [(([], [KEY]), {})]},
+    "forged_state_refused": {"pass": [((flow(outcome="failure"),), {}), ((flow(outcome="stuck"),), {})],
+                             "fail": [((flow(outcome="success"),), {})]},
+    "genuine_callback_after_forgery": {"pass": [((flow(outcome="success"),), {})],
+                                       "fail": [((flow(outcome="failure"),), {})]},
+}
+
+
+def test_every_integration_check_has_cases():
+    assert_cases_cover(CASES, "harness.checks_integration")
+
+
+@pytest.mark.parametrize("name, args, kwargs", case_params(CASES, "pass"))
+def test_check_holds(name, args, kwargs):
+    assert_holds(name, args, kwargs)
+
+
+@pytest.mark.parametrize("name, args, kwargs", case_params(CASES, "fail"))
+def test_check_fails(name, args, kwargs):
+    assert_fails_one_line(name, args, kwargs)
+
+
+# ---- evidence ---------------------------------------------------------------------------------------
+
+class _Target:
+    def __init__(self, site_key="EU1", org_id="org-1"):
+        self.site = load_registry().get(site_key)
+        self.org_id = org_id
+
+
+STATE = {"clock_offset": 100.0, "sites": {"EU1": {
+    "api_keys": [{"id": "k1", "org_id": "org-1", "name": "Acme OAuth Client API Key x"},
+                 {"id": "k2", "org_id": "org-2", "name": "Acme OAuth Client API Key y"},
+                 {"id": "k3", "org_id": "org-1", "name": "Other key"}],
+    "metrics": [{"org_id": "org-1", "metric": "acme.up", "tags": ["source:acme"], "points": [[1000, 1], [2000, 1]]},
+                {"org_id": "org-2", "metric": "acme.up", "tags": ["source:acme"], "points": [[3000, 1]]},
+                {"org_id": "org-1", "metric": "acme.up", "tags": ["source:other"], "points": [[3000, 1]]}]}}}
+REQUESTS = {"requests": [
+    {"ts": 1500, "host": "api.datadoghq.eu", "path": "/oauth2/v1/token", "client_id": "pub"},
+    {"ts": 1500, "host": "api.datadoghq.com", "path": "/oauth2/v1/token", "client_id": "someone-else"},
+    {"ts": 500, "host": "api.datadoghq.com", "path": "/oauth2/v1/token", "client_id": "pub"},
+    {"ts": 1500, "host": "api.datadoghq.eu", "path": "/api/v2/series", "client_id": None}]}
+
+
+def _emulator_evidence(deleted: list) -> EmulatorOrgEvidence:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            deleted.append(request.url.path.rsplit("/", 1)[-1])
+            return httpx.Response(200, json={"deleted": True})
+        body = REQUESTS if request.url.path.endswith("/requests") else STATE
+        return httpx.Response(200, json=body)
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    return EmulatorOrgEvidence(client, "https://api.datadoghq.com/_emulator/")
+
+
+def test_emulator_evidence_reads_only_the_targets_org():
+    deleted: list = []
+    ev = _emulator_evidence(deleted)
+    target = _Target()
+    assert [k.id for k in ev.api_keys(target, "Acme OAuth Client API Key")] == ["k1"]
+    assert ev.delete_api_key(target, OrgApiKey("k1", "n")) and deleted == ["k1"]
+    assert ev.data_points(target, "acme.up", "source:acme", since=1500) == 1
+    assert ev.data_points(target, "acme.up", None, since=0) == 3
+    assert ev.token_hosts(("pub",), since=1000) == ["api.datadoghq.eu"]
+    assert ev.now() > 100
+
+
+def test_datadog_evidence_uses_org_keys_and_the_sites_api_host():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/api/v2/api_keys":
+            return httpx.Response(200, json={"data": [
+                {"id": "k1", "attributes": {"name": "Acme OAuth Client API Key 1", "created_at": "t"}},
+                {"id": "k9", "attributes": {"name": "Acme OAuth Client API Keyring"}}]})
+        if request.url.path == "/api/v1/query":
+            return httpx.Response(200, json={"series": [{"pointlist": [[1, 1], [2, 1]]}]})
+        return httpx.Response(204)
+    http = DatadogHTTP(httpx.Client(transport=httpx.MockTransport(handler)))
+    ev = DatadogOrgEvidence(http, "org-api-key-1234", "org-app-key-5678")
+    target = _Target()
+    keys = ev.api_keys(target, "Acme OAuth Client API Key")
+    assert [k.id for k in keys] == ["k1", "k9"]
+    assert ev.delete_api_key(target, keys[0])
+    assert ev.data_points(target, "acme.up", "source:acme", since=1000) == 2
+    assert ev.token_hosts(("pub",), 0) is None
+    assert {r.url.host for r in seen} == {"api.datadoghq.eu"}
+    assert all(r.headers["DD-API-KEY"] == "org-api-key-1234" and r.headers["DD-APPLICATION-KEY"] == "org-app-key-5678"
+               for r in seen)
+    query = dict(parse_qsl(seen[-1].url.query.decode()))
+    assert query["query"] == "sum:acme.up{source:acme}"
+
+
+def test_wait_for_data_polls_until_points_arrive():
+    answers = iter([0, 0, 2])
+
+    class Ev:
+        def data_points(self, *args):
+            return next(answers)
+    points, waited = wait_for_data(Ev(), _Target(), "m", None, 0, wait_s=5, poll_s=0.01)
+    assert points == 2 and waited < 5
+
+
+def test_wait_for_data_gives_up():
+    class Ev:
+        def data_points(self, *args):
+            return 0
+    points, waited = wait_for_data(Ev(), _Target(), "m", None, 0, wait_s=0.05, poll_s=0.01)
+    assert points == 0 and waited >= 0.05
+
