@@ -4,6 +4,8 @@ Everything is validated before a test runs; any problem is one line naming the f
 """
 from __future__ import annotations
 
+import binascii
+import io
 import ipaddress
 import os
 import re
@@ -11,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pyotp
 import yaml
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from .errors import ConfigError
 from .integration import DataEvidence, IntegrationConfig, PartnerLogin, parse_integration
@@ -130,10 +134,26 @@ def _previous(raw_secret, env: dict[str, str]) -> str | None:
 def load_env(env_file: Path | None) -> dict[str, str]:
     env = {}
     if env_file is not None and env_file.exists():
-        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        text = _read_env(env_file)
+        env.update({k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None})
     # the process environment wins (CI secrets), except an empty value (a missing Actions secret)
     env.update({k: v for k, v in os.environ.items() if v != "" or k not in env})
     return env
+
+
+def _read_env(env_file: Path) -> str:
+    """The .env text, refused when python-dotenv cannot parse a line: it would skip that line (a log warning
+    at most) and its secret would later read as 'not set'. The message names the line, never its content."""
+    try:
+        text = env_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise ConfigError(f"{env_file}: cannot read the env file ({reason})") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(f"{env_file}: line {binding.original.line}: not a NAME=value line "
+                              "(python-dotenv cannot parse it)")
+    return text
 
 
 def _req(entry: dict, key: str, source: str, where: str):
@@ -179,6 +199,8 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
         if not (parts.scheme == "https" and parts.hostname) and not is_loopback_http(redirect):
             raise ConfigError(f"{source}: {where}.redirect_uri must be https (or http on a loopback address), "
                               f"got {redirect!r}")
+        if "#" in redirect:  # RFC 6749 §3.1.2: the redirection endpoint URI MUST NOT include a fragment
+            raise ConfigError(f"{source}: {where}.redirect_uri must not contain a fragment (#...), got {redirect!r}")
         user_raw = _req(raw, "user", source, where)
         if not isinstance(user_raw, dict):
             raise ConfigError(f"{source}: {where}.user must be a mapping (email, password or storage_state)")
@@ -190,6 +212,10 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
         )
         if not user.password and not user.storage_state:
             raise ConfigError(f"{source}: {where}.user needs a password or a storage_state from `ddoauth login`")
+        if user.totp_secret and not _valid_totp(user.totp_secret):
+            # checked now, not at the MFA page: the value is a secret, so the message never shows it
+            raise ConfigError(f"{source}: {where}.user.totp_secret is not a usable TOTP secret (base32, at least "
+                              "112 bits: the key behind the authenticator app's QR code)")
         for value, label in ((client.secret, "client_secret"), (client.previous_secret, "client_secret"),
                              (user.password, "password"),
                              (user.totp_secret, "totp_secret")):
@@ -207,6 +233,15 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
     network = parse_network(_substitute(data.get("network") or {}, env, source, "network"), source, base_dir)
     return HarnessConfig(targets=targets, network=network, source=source,
                          control_url=data.get("emulator_control_url"))
+
+
+def _valid_totp(secret) -> bool:
+    """What the MFA step will do with it (harness/consent.py): pyotp must make a code from it."""
+    try:
+        pyotp.TOTP(str(secret)).now()
+    except (binascii.Error, ValueError, TypeError):  # not base32, or shorter than pyotp's 112-bit minimum
+        return False
+    return True
 
 
 def _is_ip_port(addr: str) -> bool:

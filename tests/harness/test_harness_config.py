@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from harness.sites import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 VARS = ("HX_CLIENT_ID", "HX_CLIENT_SECRET", "HX_EMAIL", "HX_PASSWORD", "HX_EU_SECRET")
+TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # 160 bits, as authenticator apps get them (pyotp wants >= 112)
 
 BASE = {
     "targets": [
@@ -33,7 +36,7 @@ BASE = {
                 "scopes": ["dashboards_read", "metrics_read"],
             },
             "redirect_uri": "https://integration.example.com/oauth/callback",
-            "user": {"email": "${HX_EMAIL}", "password": "${HX_PASSWORD}", "totp_secret": "JBSWY3DPEHPK3PXP"},
+            "user": {"email": "${HX_EMAIL}", "password": "${HX_PASSWORD}", "totp_secret": TOTP},
         },
         {
             "name": "EU1-published",
@@ -108,7 +111,7 @@ def test_valid_file_substitutes_from_dotenv(workdir):
     assert us1.client.secret == "dotenv-client-secret-111"
     assert us1.client.kind == "test" and us1.client.scopes == ("dashboards_read", "metrics_read")
     assert us1.user.email == "dev@partner.example" and us1.user.password == "dotenv-password-222"
-    assert us1.user.totp_secret == "JBSWY3DPEHPK3PXP"
+    assert us1.user.totp_secret == TOTP
     assert us1.login_key == ("US1", "dev@partner.example")
     assert not us1.emulated
     assert eu1.site.key == "EU1" and eu1.client.kind == "published" and eu1.client.name == "Acme Observability"
@@ -119,7 +122,7 @@ def test_valid_file_substitutes_from_dotenv(workdir):
     assert cfg.network.resolve("api.datadoghq.eu") == ("127.0.0.1", 8443)
     assert cfg.network.resolve("api.datadoghq.com") == ("[::1]", 9443)
     # every configured secret is known to the redactor
-    for secret in ("dotenv-client-secret-111", "dotenv-password-222", "dotenv-eu-secret-333", "JBSWY3DPEHPK3PXP"):
+    for secret in ("dotenv-client-secret-111", "dotenv-password-222", "dotenv-eu-secret-333", TOTP):
         assert secret in REDACTOR
 
 
@@ -317,6 +320,63 @@ def test_missing_ca_bundle(workdir):
     config_error(workdir, data, "network.ca_bundle", "corporate-ca.pem")
 
 
+def test_redirect_uri_with_fragment(workdir):
+    data = base()
+    data["targets"][0]["redirect_uri"] = "https://integration.example.com/oauth/callback#done"
+    config_error(workdir, data, "targets[US1-sandbox].redirect_uri", "fragment")
+
+
+@pytest.mark.parametrize("secret", ["not base32!", "JBSW Y3DP EHPK 3PXP", "JBSWY3DPEHPK3PXP", 123456])
+def test_unusable_totp_secret(workdir, secret):
+    data = base()
+    data["targets"][0]["user"]["totp_secret"] = secret
+    message = config_error(workdir, data, "targets[US1-sandbox].user.totp_secret", "base32")
+    assert str(secret) not in message  # a secret, even a broken one, is never shown
+
+
+def test_empty_totp_secret_means_no_mfa(workdir):
+    data = base()
+    data["targets"][0]["user"]["totp_secret"] = ""
+    assert not load(workdir, data).targets[0].user.totp_secret
+
+
+# ---- the .env file ----------------------------------------------------------------------------------
+
+def env_error(workdir: Path, *fragments: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_targets(write(workdir, base()), workdir / ".env")
+    message = str(info.value)
+    assert "\n" not in message, f"not one line: {message!r}"
+    assert message.startswith(f"{workdir / '.env'}: "), message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+@pytest.mark.parametrize("line,number", [("HX_PASSWORD dotenv-password-222", 4), ('HX_PASSWORD="unterminated', 4),
+                                         ("=no-name", 4), ("HX PASSWORD=x", 4)])
+def test_malformed_dotenv_line_names_the_line(workdir, line, number):
+    lines = DOTENV.splitlines()
+    lines[3] = line
+    (workdir / ".env").write_text("\n".join(lines) + "\n")
+    message = env_error(workdir, f"line {number}", "NAME=value")
+    assert "dotenv-password-222" not in message and "unterminated" not in message  # the line may hold a secret
+
+
+def test_dotenv_comments_blank_lines_export_and_quotes_are_fine(workdir):
+    (workdir / ".env").write_text("# secrets\n\n" + DOTENV.replace("HX_PASSWORD=dotenv-password-222",
+                                                                   'export HX_PASSWORD="dotenv password 222"'))
+    assert load(workdir, base()).targets[0].user.password == "dotenv password 222"
+
+
+def test_unreadable_dotenv(workdir):
+    (workdir / ".env").write_bytes(b"HX_PASSWORD=caf\xe9\n")
+    env_error(workdir, "cannot read the env file", "UTF-8")
+    (workdir / ".env").unlink()
+    (workdir / ".env").mkdir()
+    env_error(workdir, "cannot read the env file")
+
+
 # ---- selection -----------------------------------------------------------------------------------
 
 def test_select(workdir):
@@ -371,40 +431,159 @@ def test_emulator_targets_in_a_config():
     assert [t.name for t in cfg.select(None, ["EU1"])] == ["EU1-sandbox", "EU1-published"]
 
 
-# ---- end to end: a bad targets file is a usage error before any test or browser -------------------
+# ---- end to end: a broken targets file or .env is a usage error before any test or browser ---------
 
-BAD_FILES = {
-    "unknown-site": ("targets:\n  - name: a\n    site: ZZ9\n", "targets[a].site"),
-    # (a missing ${VAR} is covered in-process above; three subprocesses keep this test cheap)
-    "malformed": ("targets:\n  - name: a\n    site: US1\n   org: [\n", "line 4"),
-    "http-redirect": (yaml.safe_dump({"targets": [{**BASE["targets"][1], "name": "a", "client": {
-        "id": "i", "secret": "literal-secret", "scopes": ["metrics_read"]},
-        "redirect_uri": "http://example.com/cb"}]}), "targets[a].redirect_uri"),
+ENV_FILE = "ENV"  # BadConfig.blames: the one ERROR line names the .env, not the targets file
+ENV_IS_A_DIRECTORY = object()
+
+
+@dataclass(frozen=True)
+class BadConfig:
+    fragment: str  # what the one ERROR line must say: the field (or line) at fault
+    targets: str | None = None  # the targets file's text; None: the valid BASE
+    dotenv: object = DOTENV  # the .env's text (or bytes, or ENV_IS_A_DIRECTORY)
+    args: tuple[str, ...] = ()
+    blames: str = "targets"
+
+
+def changed(edit) -> str:
+    """BASE with one change: edit(data, us1) mutates a deep copy (us1: its first target)."""
+    data = base()
+    edit(data, data["targets"][0])
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+BAD_CONFIGS = {
+    # the targets file
+    "unknown-site": BadConfig("targets[US1-sandbox].site: unknown Datadog site 'ZZ9'",
+                              changed(lambda d, t: t.update(site="ZZ9"))),
+    "malformed-yaml": BadConfig("not valid YAML at line 4", "targets:\n  - name: a\n    site: US1\n   org: [\n"),
+    "targets-is-a-mapping": BadConfig("'targets' must be a non-empty list",
+                                      "targets:\n  US1-sandbox: {site: US1, org: Acme}\n"),
+    "missing-required-field": BadConfig("targets[US1-sandbox].org is required", changed(lambda d, t: t.pop("org"))),
+    "bad-target-name": BadConfig("targets[0].name 'US1 sandbox'", changed(lambda d, t: t.update(name="US1 sandbox"))),
+    "duplicate-target-names": BadConfig("duplicate target name 'US1-sandbox'",
+                                        changed(lambda d, t: d["targets"][1].update(name="US1-sandbox"))),
+    "http-redirect-uri": BadConfig("targets[US1-sandbox].redirect_uri must be https",
+                                   changed(lambda d, t: t.update(redirect_uri="http://integration.example.com/cb"))),
+    "redirect-uri-fragment": BadConfig("targets[US1-sandbox].redirect_uri must not contain a fragment",
+                                       changed(lambda d, t: t.update(redirect_uri="https://p.example/cb#x"))),
+    "missing-client-secret": BadConfig("targets[US1-sandbox].client.secret is required",
+                                       changed(lambda d, t: t["client"].pop("secret"))),
+    "empty-scope-list": BadConfig("targets[US1-sandbox].client.scopes must be a non-empty list",
+                                  changed(lambda d, t: t["client"].update(scopes=[]))),
+    "unknown-client-kind": BadConfig("targets[US1-sandbox].client.kind must be 'test' or 'published'",
+                                     changed(lambda d, t: t["client"].update(kind="internal"))),
+    "user-without-password": BadConfig("targets[US1-sandbox].user needs a password or a storage_state",
+                                       changed(lambda d, t: t["user"].pop("password"))),
+    "unusable-totp-secret": BadConfig("targets[US1-sandbox].user.totp_secret is not a usable TOTP secret",
+                                      changed(lambda d, t: t["user"].update(totp_secret="not base32!"))),
+    "bad-network-host": BadConfig("network.hosts[api.datadoghq.com] must be ip:port",
+                                  changed(lambda d, t: d["network"].update(hosts={"api.datadoghq.com": "localhost"}))),
+    "missing-ca-bundle": BadConfig("network.ca_bundle 'corporate-ca.pem' does not exist",
+                                   changed(lambda d, t: d["network"].update(ca_bundle="corporate-ca.pem"))),
+    "unknown-target": BadConfig("--target 'EU9-nothing' is not a configured target", args=("--target", "EU9-nothing")),
+    # the .env file (and the variables the targets file takes from it)
+    "env-variable-absent": BadConfig("targets[0].client.secret: environment variable HX_CLIENT_SECRET is not set",
+                                     dotenv=DOTENV.replace("HX_CLIENT_SECRET=dotenv-client-secret-111\n", "")),
+    "env-variable-empty": BadConfig("targets[0].user.password: environment variable HX_PASSWORD is not set",
+                                    dotenv=DOTENV.replace("HX_PASSWORD=dotenv-password-222", "HX_PASSWORD=")),
+    "env-variable-absent-in-network": BadConfig(
+        "network.hosts.*.datadoghq.eu: environment variable HX_EU_ADDRESS is not set",
+        changed(lambda d, t: d["network"]["hosts"].update({"*.datadoghq.eu": "${HX_EU_ADDRESS}"}))),
+    "env-malformed-line": BadConfig("line 3: not a NAME=value line", blames=ENV_FILE,
+                                    dotenv=DOTENV.replace("HX_EMAIL=", "HX_EMAIL ")),
+    "env-not-utf8": BadConfig("cannot read the env file (not UTF-8)", dotenv=DOTENV.encode() + b"X=caf\xe9\n",
+                              blames=ENV_FILE),
+    "env-is-a-directory": BadConfig("cannot read the env file", dotenv=ENV_IS_A_DIRECTORY, blames=ENV_FILE),
 }
 
+FAKE_CHROMIUM = """#!/bin/sh
+# stands in for Chromium: a run that starts a browser leaves this marker behind
+touch '{marker}'
+exit 1
+"""
 
-def test_bad_targets_file_is_a_usage_error(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if k not in VARS and not k.startswith(("DDOAUTH_", "PYTEST_"))}
+
+def fake_chromium(directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(parents=True)
+    marker, script = directory / "browser-started", directory / "chromium"
+    script.write_text(FAKE_CHROMIUM.format(marker=marker))
+    script.chmod(0o755)
+    return script, marker
+
+
+def clean_environment(chromium: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in VARS and not k.startswith(("DDOAUTH_", "PYTEST_"))}
+    env["DDOAUTH_CHROMIUM"] = str(chromium)
+    return env
+
+
+def run_suites(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "suites"), "-p", "no:cacheprovider",
+                           "--reports-dir", str(cwd / "reports"), "--verdict-path", str(cwd / "verdict.json"), *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def prepare(case: BadConfig, workdir: Path) -> tuple[Path, Path]:
+    workdir.mkdir(parents=True)
+    (workdir / "ca.pem").write_text("not parsed at load time\n")
+    targets = write(workdir, case.targets if case.targets is not None else yaml.safe_dump(base(), sort_keys=False))
+    dotenv = workdir / ".env"
+    if case.dotenv is ENV_IS_A_DIRECTORY:
+        dotenv.mkdir()
+    elif isinstance(case.dotenv, bytes):
+        dotenv.write_bytes(case.dotenv)
+    else:
+        dotenv.write_text(case.dotenv)
+    return targets, dotenv
+
+
+def test_the_bad_config_table_is_broad():
+    assert len(BAD_CONFIGS) >= 15
+    assert sum(c.blames == ENV_FILE or "environment variable" in c.fragment for c in BAD_CONFIGS.values()) >= 5
+
+
+def test_bad_config_is_a_usage_error_without_a_browser(tmp_path):
+    """Every broken targets file or .env: exit 4 (pytest's usage error), exactly one `ERROR: <file>: ...` line
+    naming the field, no traceback, nothing collected - and Chromium never started: DDOAUTH_CHROMIUM points at
+    a stand-in that leaves a marker. A control run with a good config proves the stand-in is what gets started."""
+    chromium, marker = fake_chromium(tmp_path / "browser")
+    env = clean_environment(chromium)
+
+    def one(item: tuple[str, BadConfig]):
+        name, case = item
+        targets, dotenv = prepare(case, tmp_path / name)
+        proc = run_suites(["--targets", str(targets), "--env-file", str(dotenv), *case.args], tmp_path / name, env)
+        return name, targets if case.blames == "targets" else dotenv, proc
+
     started = time.monotonic()
-    procs = {}
-    for name, (text, _) in BAD_FILES.items():
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(text)
-        procs[name] = (path, subprocess.Popen(
-            [sys.executable, "-m", "pytest", "suites", "--targets", str(path), "--env-file", str(tmp_path / "none.env"),
-             "-p", "no:cacheprovider"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for name, (path, proc) in procs.items():
-        out, err = proc.communicate(timeout=60)
-        text = out + err
-        assert proc.returncode == 4, f"{name}: exit {proc.returncode}\n{text}"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, BAD_CONFIGS.items()))
+    elapsed = time.monotonic() - started
+    problems = []
+    for name, blamed, proc in results:
+        text = proc.stdout + proc.stderr
         errors = [line for line in text.splitlines() if line.startswith("ERROR:")]
-        assert len(errors) == 1, f"{name}: {text}"
-        assert errors[0].startswith(f"ERROR: {path}: "), errors[0]
-        assert BAD_FILES[name][1] in errors[0]
-        assert "Traceback" not in text
-        assert "chromium" not in text.lower() and "playwright" not in text.lower()
-        assert "passed" not in text and "collected" not in text
-    # loose: the machine may be busy; the real proof of "no browser" is the output above
-    assert time.monotonic() - started < 60
+        if proc.returncode != 4:
+            problems.append(f"{name}: exit {proc.returncode}, expected 4 (usage error)")
+        elif len(errors) != 1:
+            problems.append(f"{name}: {len(errors)} ERROR lines")
+        elif not errors[0].startswith(f"ERROR: {blamed}: "):
+            problems.append(f"{name}: the error does not start with the file at fault: {errors[0]}")
+        elif BAD_CONFIGS[name].fragment not in errors[0]:
+            problems.append(f"{name}: {BAD_CONFIGS[name].fragment!r} not in {errors[0]}")
+        if "Traceback" in text:
+            problems.append(f"{name}: a traceback")
+        if "chromium" in text.lower() or "playwright" in text.lower() or "collected" in text or "passed" in text:
+            problems.append(f"{name}: got as far as tests or a browser:\n{text[-600:]}")
+    assert not problems, "\n".join(problems)
+    assert not marker.exists(), "a bad configuration started a browser"
+    # loose: the machine may be busy (2 cores, other runs); each case is one pytest start-up (~1.5 s)
+    assert elapsed < 240, f"{len(BAD_CONFIGS)} cases took {elapsed:.0f} s"
+
+    # control: a good configuration does reach the browser, and the browser it starts is the stand-in
+    control = tmp_path / "control"
+    control.mkdir()
+    proc = run_suites(["--target", "US1-sandbox", "-k", "test_consent_page_headers"], control, env)
+    assert marker.exists(), f"the control run never started the stand-in Chromium:\n{(proc.stdout + proc.stderr)[-800:]}"
