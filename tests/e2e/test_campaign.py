@@ -1,0 +1,53 @@
+"""The defect campaign, fast: the catalogue is consistent, and a sample of defects from every area
+(front channel, back channel, API, integration mode) is caught by its expected test while clean runs
+of the same selection agree and pass. The full campaign is `ddoauth campaign` (README)."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from emulator.behaviour import DEFECTS
+from harness.campaign import ROTATION_DEFECTS, campaign
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# one or two per area; each runs only its expected catchers, on US1 (plus EU1 where the defect needs it)
+SAMPLE = ["state_dropped", "pkce_verifier_ignored", "scope_not_enforced", "api_key_no_409",
+          "partner_crashes_on_409", "partner_no_state_check"]
+
+
+def _suite_tests() -> set[str]:
+    names = set()
+    for path in (ROOT / "suites").rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                names.add(node.name)
+    return names
+
+
+def test_catalogue_has_at_least_30_defects_each_with_real_catchers():
+    assert len(DEFECTS) >= 30
+    tests = _suite_tests()
+    for name, (description, catchers) in DEFECTS.items():
+        assert description and catchers, name
+        missing = [c for c in catchers if c not in tests]
+        assert not missing, f"{name}: expected catcher(s) {missing} are not tests in suites/"
+
+
+def test_every_defect_has_an_emulator_test():
+    text = "".join(p.read_text() for p in (ROOT / "tests" / "emulator").glob("test_*.py"))
+    untested = [name for name in DEFECTS if not re.search(rf"[\"']{re.escape(name)}[\"']", text)]
+    assert not untested, f"defects without an emulator test: {untested}"
+
+
+def test_sample_campaign_catches_every_defect_and_clean_runs_agree():
+    assert set(SAMPLE) <= set(DEFECTS) and not set(SAMPLE) & ROTATION_DEFECTS
+    chosen = {name: DEFECTS[name] for name in SAMPLE}
+    selection = " or ".join(sorted({c for _, catchers in chosen.values() for c in catchers}))
+    lines: list[str] = []
+    outcomes, false_failures = campaign(chosen, ["US1-sandbox"], repeat=2, clean_select=selection, echo=lines.append)
+    report = "\n".join(lines)
+    assert [o.verdict for o in outcomes] == ["caught"] * len(SAMPLE), report
+    assert false_failures == 0, report
+    assert lines[-1] == f"caught {len(SAMPLE)}/{len(SAMPLE)} defects, false failures 0"
