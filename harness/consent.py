@@ -18,8 +18,9 @@ import pyotp
 import yaml
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .errors import LoginFailed
+from .errors import LoginFailed, TargetUnavailable
 from .redact import REDACTOR
 
 DATADOG_SUFFIXES = ("datadoghq.com", "datadoghq.eu", "ddog-gov.com")
@@ -92,6 +93,57 @@ def is_datadog_host(host: str) -> bool:
     return any(host == s or host.endswith("." + s) for s in DATADOG_SUFFIXES)
 
 
+class SlowPageWatch:
+    """Datadog documents the browser is still waiting for. When a browser wait gives up (a Playwright
+    timeout: goto, a click waiting for its navigation; or an unrecognised page) while one of them has
+    been pending for a while, Datadog did not deliver its page in time: TargetUnavailable ("Datadog
+    unreachable or 5xx"), never a harness error, a login failure or a conformance verdict."""
+
+    SLOW_S = 5.0  # pending at least this long when the wait gave up: Datadog's, not a page just requested
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.pending: dict = {}  # request -> monotonic start
+
+    def _start(self, request) -> None:
+        if request.is_navigation_request() and is_datadog_host(urlsplit(request.url).hostname):
+            self.pending[request] = time.monotonic()
+
+    def _done(self, event) -> None:  # response, requestfinished, requestfailed
+        self.pending.pop(getattr(event, "request", event), None)
+
+    def __enter__(self) -> "SlowPageWatch":
+        for name, handler in self._handlers():
+            self.page.on(name, handler)
+        return self
+
+    def _handlers(self):
+        return (("request", self._start), ("response", self._done), ("requestfinished", self._done),
+                ("requestfailed", self._done))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for name, handler in self._handlers():
+            self.page.remove_listener(name, handler)
+        if not isinstance(exc, (PlaywrightTimeoutError, LoginFailed)):
+            return
+        slow = self.slowest()
+        if slow is not None:
+            request, seconds = slow
+            parts = urlsplit(request.url)  # no query: it carries the state and the PKCE challenge
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            where = f"{request.method} {parts.scheme}://{parts.netloc}{parts.path}"
+            raise TargetUnavailable(f"Datadog's page did not arrive in time: {where} still unanswered after "
+                                    f"{seconds:.0f} s ({first})") from exc
+
+    def slowest(self) -> tuple | None:
+        """(request, seconds) of the longest-pending Datadog document, if it has waited SLOW_S or more."""
+        if not self.pending:
+            return None
+        request, started = min(self.pending.items(), key=lambda item: item[1])
+        seconds = time.monotonic() - started
+        return (request, seconds) if seconds >= self.SLOW_S else None
+
+
 @dataclass
 class Credentials:
     email: str
@@ -141,13 +193,14 @@ class ConsentDriver:
         page.on("request", on_request)
         page.on("response", on_response)
         try:
-            try:
-                if url is not None:  # None: carry on from where the page already is (integration mode)
-                    page.goto(url, wait_until="domcontentloaded")
-            except PlaywrightError:
-                if result.callback_url is None:  # the callback's failed fetch is expected; anything else is not
-                    raise
-            self._loop(page, result, last_document, stop_at)
+            with SlowPageWatch(page):  # a Datadog page that never arrives: TargetUnavailable
+                try:
+                    if url is not None:  # None: carry on from where the page already is (integration mode)
+                        page.goto(url, wait_until="domcontentloaded")
+                except PlaywrightError:
+                    if result.callback_url is None:  # the callback's failed fetch is expected; anything else is not
+                        raise
+                self._loop(page, result, last_document, stop_at)
         finally:
             page.remove_listener("request", on_request)
             page.remove_listener("response", on_response)
@@ -160,6 +213,10 @@ class ConsentDriver:
 
     def login(self, page: Page, web_origin: str) -> FlowResult:
         """Log in on the site's login page (password, then MFA) and stop once Datadog lets us in."""
+        with SlowPageWatch(page):  # a Datadog page that never arrives: TargetUnavailable
+            return self._login(page, web_origin)
+
+    def _login(self, page: Page, web_origin: str) -> FlowResult:
         result = FlowResult()
         page.goto(f"{web_origin}/account/login", wait_until="domcontentloaded")
         seen: dict[str, int] = {}

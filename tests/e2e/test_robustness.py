@@ -1,7 +1,8 @@
 """Datadog's own trouble is never a conformance verdict, and the run always ends with its report.
 
 Each scenario runs a few suite tests in a subprocess against an emulator started here, with a
-fault rule (emulator/rules.py): 5xx, 429, a slow API, a dropped connection, a test that hangs.
+fault rule (emulator/rules.py): 5xx, 429, a slow API, a slow consent page, a dropped connection,
+a test that hangs.
 The verdict JSON and the Allure result files must show the affected tests as *broken* (category
 "Datadog unreachable or 5xx", or "Harness error" for a hung test), never passed or failed, the
 unaffected ones as passed, and every run must end within a bounded time. The scenarios run
@@ -27,6 +28,10 @@ from harness.report import categorize
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "US1-sandbox"
 API = "api.datadoghq.com"
+WEB = "app.datadoghq.com"
+# US1-sandbox's user has two orgs: the org picker's POST to the authorize endpoint brings the consent page
+CONSENT_PAGE = {"host": WEB, "method": "POST", "path": "^/oauth2/v1/authorize$"}
+PAGE_TIMEOUT_S = 30  # Playwright's default wait for a navigation (goto, a click's navigation)
 REVOKE = {"host": API, "method": "POST", "path": "^/oauth2/v1/revoke$"}
 TOKEN = {"host": API, "method": "POST", "path": "^/oauth2/v1/token$"}
 UNKNOWN_REVOKE = "test_revoke_unknown_token_is_200"  # no browser: the cheapest test that talks to the API
@@ -55,6 +60,9 @@ SCENARIOS = {
     # every API answer 2 s late, the client waits 1 s
     "api_slow": Scenario([{"match": {"host": API}, "action": {"delay_ms": 2000}}], UNKNOWN_REVOKE,
                          ["--http-timeout", "1"]),
+    # the consent page comes 40 s late, the browser waits 30 s: the shared grant's flow gives up on Datadog's page
+    "consent_page_slow": Scenario([{"match": CONSENT_PAGE, "action": {"delay_ms": (PAGE_TIMEOUT_S + 10) * 1000}}],
+                                  f"{TOKEN_FIELDS} or {UNKNOWN_REVOKE}"),
     # the connection is cut in the middle of the revoke answer
     "revoke_dropped": Scenario([{"match": REVOKE, "action": {"drop": True}}], UNKNOWN_REVOKE),
     # the answer comes after 8 s, the HTTP timeout allows 60 s, the test only 2 s: the hard per-test timeout
@@ -169,6 +177,101 @@ def test_429_beyond_the_budget_is_rate_limited_broken(runs):
 
 def test_slow_api_beyond_http_timeout_is_broken(runs):
     _assert_broken_unreachable(runs["api_slow"], UNKNOWN_REVOKE, "ReadTimeout")
+
+
+def test_slow_consent_page_is_broken_not_a_harness_error(runs):
+    run = runs["consent_page_slow"]
+    _assert_broken_unreachable(run, TOKEN_FIELDS, "Datadog's page did not arrive in time")
+    message = run.results[TOKEN_FIELDS][2]
+    assert f"POST https://{WEB}/oauth2/v1/authorize still unanswered after {PAGE_TIMEOUT_S} s" in message, message
+    assert run.results[UNKNOWN_REVOKE][0] == "passed"  # no browser: unaffected
+    v = _verdict(run)
+    assert (v["passed"], v["failed"], v["broken"]) == (1, 0, 1)
+    assert run.returncode == 1 and run.verdict["ok"] is False
+    assert run.hits == [1], "one consent page asked for, never a second try"
+
+
+# ---- the classification itself, without a browser ------------------------------------------------
+
+class FakePage:
+    def __init__(self):
+        self.handlers: dict[str, list] = {}
+
+    def on(self, name, handler):
+        self.handlers.setdefault(name, []).append(handler)
+
+    def remove_listener(self, name, handler):
+        self.handlers[name].remove(handler)
+
+    def emit(self, name, obj):
+        for handler in list(self.handlers.get(name, [])):
+            handler(obj)
+
+
+@dataclass(eq=False)
+class FakeRequest:
+    url: str
+    method: str = "POST"
+    navigation: bool = True
+
+    def is_navigation_request(self) -> bool:
+        return self.navigation
+
+
+@dataclass
+class FakeResponse:
+    request: FakeRequest
+
+
+AUTHORIZE = f"https://{WEB}/oauth2/v1/authorize?client_id=c&state=s3cr3t-state&code_challenge=x"
+
+
+def _watched(events, exc, age: float = 31.0):
+    """Run `events` on a fake page under SlowPageWatch, age every pending request, then raise exc inside."""
+    from harness.consent import SlowPageWatch
+
+    page = FakePage()
+    with pytest.raises(BaseException) as info:
+        with SlowPageWatch(page) as watch:
+            for name, obj in events:
+                page.emit(name, obj)
+            for request in watch.pending:
+                watch.pending[request] -= age
+            raise exc
+    assert not any(page.handlers.values()), "listeners left behind"
+    return info.value
+
+
+def test_a_datadog_page_that_never_arrives_is_target_unavailable():
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    from harness.errors import LoginFailed, TargetUnavailable
+
+    slow = FakeRequest(AUTHORIZE)
+    timeout = PlaywrightTimeoutError("Locator.click: Timeout 30000ms exceeded.\nCall log:\n  - waiting for navigations")
+    got = _watched([("request", slow)], timeout)
+    assert isinstance(got, TargetUnavailable) and got.__cause__ is timeout
+    assert str(got) == (f"Datadog's page did not arrive in time: POST https://{WEB}/oauth2/v1/authorize still "
+                        "unanswered after 31 s (Locator.click: Timeout 30000ms exceeded.)")
+    assert categorize("broken", f"harness.errors.TargetUnavailable: {got}") == UNREACHABLE
+    # an unrecognised page while Datadog's page is still coming: the same
+    assert isinstance(_watched([("request", slow)], LoginFailed("unrecognised page")), TargetUnavailable)
+
+
+@pytest.mark.parametrize("case", ["answered", "failed", "not_datadog", "not_navigation", "just_asked", "other_error"])
+def test_other_timeouts_keep_their_class(case):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    request = FakeRequest("https://integration.example.com/oauth/callback?code=c" if case == "not_datadog"
+                          else AUTHORIZE, navigation=case != "not_navigation")
+    events = [("request", request)]
+    if case == "answered":
+        events.append(("response", FakeResponse(request)))
+    if case == "failed":
+        events.append(("requestfailed", request))
+    exc = ValueError("boom") if case == "other_error" else PlaywrightTimeoutError("Locator.click: Timeout 20000ms")
+    got = _watched(events, exc, age=1.0 if case == "just_asked" else 31.0)
+    assert got is exc  # a locator that finds nothing is the harness's (or the recipe's) problem
 
 
 def test_dropped_connection_is_broken(runs):
