@@ -162,6 +162,11 @@ def onboarding_url(base: str, site=None, domain: str | None = None) -> str:
 
 # ---- the browser side ------------------------------------------------------------------------------
 
+def _is_authorize(url: str) -> bool:
+    parts = urlsplit(url)
+    return is_datadog_host(parts.hostname) and parts.path == "/oauth2/v1/authorize"
+
+
 @dataclass
 class PartnerFlow:
     start_url: str
@@ -177,8 +182,19 @@ class PartnerFlow:
 
     @property
     def authorize_urls(self) -> list[str]:
-        return [u for u in self.navigations
-                if is_datadog_host(urlsplit(u).hostname) and urlsplit(u).path == "/oauth2/v1/authorize"]
+        """The partner's hand-overs to Datadog: authorize requests navigated to from outside Datadog
+        (Datadog's own hops - after login, the site picker, the consent form - are not counted)."""
+        out, previous = [], None
+        for url in self.navigations:
+            if _is_authorize(url) and (previous is None or not is_datadog_host(urlsplit(previous).hostname)):
+                out.append(url)
+            previous = url
+        return out
+
+    @property
+    def datadog_authorize_hosts(self) -> list[str]:
+        hosts = [urlsplit(u).hostname for u in self.navigations if _is_authorize(u)]
+        return [h for i, h in enumerate(hosts) if i == 0 or hosts[i - 1] != h]
 
     @property
     def callback_url(self) -> str | None:
@@ -306,7 +322,7 @@ class PartnerDriver:
         return not is_datadog_host(urlsplit(page.url).hostname)
 
     def _partner_outcome(self, page: Page) -> str | None:
-        if not self._on_partner(page) and page.url.startswith("http"):
+        if self._on_partner(page) and page.url.startswith("http"):
             if self._matches_success(page):
                 return "success"
             text = self.config.failure_text

@@ -70,12 +70,12 @@ class EmulatorOrgEvidence:
         for m in self._site(target)["metrics"]:
             if m["org_id"] != target.org_id or m["metric"] != metric or (tag and tag not in m["tags"]):
                 continue
-            n += sum(1 for ts, _ in m["points"] if ts >= since - 1)
+            n += sum(1 for ts, _ in m["points"] if ts >= int(since))  # points carry whole seconds
         return n
 
     def token_hosts(self, client_ids: tuple[str, ...], since: float) -> list[str] | None:
         return [r["host"] for r in self._get("requests")["requests"]
-                if r["path"] in TOKEN_PATHS and r.get("client_id") in client_ids and r["ts"] >= since - 1]
+                if r["path"] in TOKEN_PATHS and r.get("client_id") in client_ids and r["ts"] >= since]
 
 
 class DatadogOrgEvidence:

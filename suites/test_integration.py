@@ -74,8 +74,7 @@ def test_partner_start_follows_domain(target, partner_session, partner_keys, org
     integ = target.integration
     since = _now(org_evidence)
     flow = partner_session().run(integ.onboarding_url, title="open the onboarding URL without parameters")
-    hosts = [u.split("/")[2] for u in flow.authorize_urls]
-    allure.dynamic.parameter("authorize hosts", " -> ".join(hosts) or "-", excluded=True)
+    allure.dynamic.parameter("authorize hosts", " -> ".join(flow.datadog_authorize_hosts) or "-", excluded=True)
     _front_channel(verify, flow, target, on_site=False)
     verify("callback_reached_partner", flow, integ.redirect_uri)
     verify("partner_reached_success", flow)

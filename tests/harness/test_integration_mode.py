@@ -163,7 +163,10 @@ CASES = {
     "partner_refuses_after_deny": {"pass": [((flow(AUTH, outcome="failure"),), {})],
                                    "fail": [((flow(AUTH, outcome="success"),), {}),
                                             ((flow(AUTH, outcome="stuck"),), {})]},
-    "partner_no_loop": {"pass": [((flow(AUTH, outcome="failure"),), {})],
+    "partner_no_loop": {"pass": [((flow(AUTH, outcome="failure"),), {}),
+                                 # Datadog's own hops (after login, the consent form) are not the partner's
+                                 ((flow("https://p.example/start", AUTH, "https://app.datadoghq.eu/account/login",
+                                        AUTH, AUTH, REDIRECT, outcome="failure"),), {})],
                         "fail": [((flow(AUTH, "https://p.example/start", AUTH, outcome="stuck"),), {})]},
     "nothing_stored": {"pass": [(([KEY], [KEY]), {}), (([], []), {})], "fail": [(([], [KEY]), {})]},
     "forged_state_refused": {"pass": [((flow(outcome="failure"),), {}), ((flow(outcome="stuck"),), {})],
