@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import math
 from types import SimpleNamespace
+from urllib.parse import unquote
 
-from starlette.requests import Request
+import httpx
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from harness.errors import ConfigError
 from harness.scopes import load_catalogue
 
 from . import api, control, oauth, web
-from .http import Ctx, HTTPFailure, dd_errors
+from .http import BodyParseError, Ctx, HTTPFailure, dd_errors, parse_params, read_body
+from .partner import DNSLikeTransport, PartnerApp
 from .rules import RuleSet
 from .state import Store
 
@@ -55,6 +59,10 @@ class EmulatorApp:
         self._windows: dict[tuple, list] = {}  # (site, bucket) -> [window index, count]
         self._endpoints: dict[tuple, tuple | None] = {}  # (method, path) -> catalogue match (hot path cache)
         load_catalogue()  # fail at start, not on the first request
+        # The reference partner app (integration.example.com). In process its outbound HTTP comes straight
+        # back here over ASGI; emulator.server.start swaps in real TLS to the emulator's own socket.
+        served = store.registry.all_hosts()
+        self.partner = PartnerApp(store, lambda: DNSLikeTransport(httpx.ASGITransport(app=self), served))
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -74,8 +82,11 @@ class EmulatorApp:
         response = await self._handle(request, host, path, send)
         if response is None:  # connection dropped on purpose
             return
-        self.store.request_log.append({"ts": self.store.now(), "host": host, "method": request.method,
-                                       "path": path, "status": response.status_code})
+        entry = {"ts": self.store.now(), "host": host, "method": request.method, "path": path,
+                 "status": response.status_code}
+        if _logs_client(self.store.registry.by_host(host), host, path):
+            entry["client_id"] = _client_id_of(request)  # which client called which host (token, revoke)
+        self.store.request_log.append(entry)
         await response(scope, receive, send)
 
     async def _handle(self, request: Request, host: str, path: str, send) -> Response | None:
@@ -86,8 +97,17 @@ class EmulatorApp:
             return await self._guarded(request, host, path, control.dispatch(
                 Ctx(request, self.store, site, "control"), path[len(CONTROL_PREFIX):]))
         site = self.store.registry.by_host(host)
-        if site is None:
+        partner = site is None and host == self.partner.host
+        if site is None and not partner:
             return dd_errors(421, f"Misdirected request: {host or '(no host)'} is not a Datadog host")
+        if _logs_client(site, host, path):
+            # keep the (bounded) body on the request: the handler reads it from there, the request log too
+            try:
+                request._body = await read_body(request)
+            except HTTPFailure as failure:
+                return failure.response
+            except ClientDisconnect:
+                return None
         rule = self.state.rules.first_match(host, request.method, path)
         if rule is not None:
             if rule.delay_ms:
@@ -102,6 +122,8 @@ class EmulatorApp:
                 body = rule.body if rule.body is not None else {"errors": ["Injected by emulator rule"]}
                 resp = JSONResponse(body, status_code=int(rule.status), headers=rule.headers)
                 return resp
+        if partner:
+            return await self._guarded(request, host, path, self.partner(request))
         role = self._role(site, host)
         ctx = Ctx(request, self.store, site, role)
         rate = self._rate(site, path) if role == "api" else None
@@ -194,3 +216,25 @@ class EmulatorApp:
         # handlers never set X-RateLimit-*: append to the raw list instead of MutableHeaders' scan-and-replace
         resp.raw_headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
         return resp
+
+
+def _logs_client(site, host: str, path: str) -> bool:
+    return site is not None and host == site.api_host and path in RATE_BUCKETS
+
+
+def _client_id_of(request: Request) -> str | None:
+    """The client_id of a token or revoke request: HTTP Basic first, else the form or JSON body."""
+    auth = request.headers.get("authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            return unquote(base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")[0]) or None
+        except (ValueError, UnicodeDecodeError):
+            pass
+    body = getattr(request, "_body", None)
+    if not body:
+        return None
+    try:
+        value = parse_params(request.headers.get("content-type", ""), body).get("client_id")
+    except BodyParseError:
+        return None
+    return value if isinstance(value, str) and value else None

@@ -144,4 +144,12 @@ DEFECTS: dict[str, tuple[str, list[str]]] = {
     "old_secret_accepted": ("the previous client secret still works after rotation", ["test_rotated_secret_old_refused"]),
     "refresh_killed_by_rotation": ("secret rotation kills existing refresh tokens", ["test_refresh_survives_rotation"]),
     "no_store_missing_on_consent": ("consent page is cacheable and frameable", ["test_consent_page_headers"]),
+    # defects of the reference partner app (emulator/partner.py), caught by the integration-mode suite
+    "partner_ignores_domain": ("the partner ignores the callback's domain and always calls US1", ["test_partner_start_follows_domain"]),
+    "partner_subdomain_api_host": ("the partner derives its API host from `site` (which can carry a subdomain) instead of `domain`", ["test_tile_start"]),
+    "partner_no_pkce": ("the partner starts the flow without PKCE", ["test_tile_start"]),
+    "partner_no_state_check": ("the partner does not check state on its callback", ["test_partner_rejects_forged_state"]),
+    "partner_crashes_on_409": ("the partner fails on Datadog's 409 for a second install's API key", ["test_repeat_install"]),
+    "partner_sends_no_data": ("the partner connects but never sends data", ["test_tile_start"]),
+    "partner_wrong_site_key": ("the partner sends its data to US1 with the region's API key", ["test_tile_start", "test_partner_start_follows_domain"]),
 }

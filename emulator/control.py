@@ -1,5 +1,6 @@
 """The emulator's control API under /_emulator/ (JSON, local only): state, reset, clock,
-client administration, behaviour switches, fault rules and named defects.
+client administration, behaviour switches, fault rules and named defects; `GET partner` lists the
+reference partner app's installations (no secrets), and `POST reset` resets that app too.
 
 `POST codes` mints authorization codes without the browser dance, as if the user had clicked
 Authorize (for benchmarks and tests of the back channel):
@@ -46,7 +47,11 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
         if path == "reset" and method == "POST":
             store.reset()
             ctx.request.app.state.rules.clear()
+            ctx.request.app.partner.reset()
             return JSONResponse({"reset": True})
+        if path == "partner" and method == "GET":
+            # the reference partner app's installations, without secrets (no key values, no tokens)
+            return JSONResponse(ctx.request.app.partner.listing())
         if path == "clock" and method == "POST":
             data = await _body(ctx)
             seconds = float(data.get("advance", 0))

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import uvicorn
 
+from harness.errors import ConfigError
+from harness.network import Network
 from harness.sites import SiteRegistry, load_registry
 
 from .app import EmulatorApp
@@ -17,6 +21,36 @@ from .state import Store, load_seed
 from .tls import TLSMaterial, make_tls
 
 EXTRA_HOSTS = ("integration.example.com",)  # the reference partner app's host (integration mode)
+
+
+class AsyncMappedTransport(httpx.AsyncBaseTransport):
+    """harness.network.MappedTransport, async: `https://api.datadoghq.eu/...` goes to the mapped address over
+    real TLS, verified against the given CA for the real hostname (SNI). A name the map does not know fails
+    as an unresolvable one would (no fallback to the real network). One pool per hostname."""
+
+    def __init__(self, network: Network, ssl_context: ssl.SSLContext | None = None):
+        self.network = network
+        self._ssl = ssl_context or network.ssl_context()
+        self._pools: dict[str, httpx.AsyncHTTPTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        target = self.network.resolve(host)
+        if target is None:
+            raise httpx.ConnectError(f"[Errno -2] Name or service not known: {host}", request=request)
+        ip, port = target
+        pool = self._pools.get(host)
+        if pool is None:
+            pool = self._pools[host] = httpx.AsyncHTTPTransport(verify=self._ssl)
+        mapped = httpx.Request(
+            request.method, request.url.copy_with(host=ip, port=port), headers=request.headers,
+            stream=request.stream, extensions={**request.extensions, "sni_hostname": host},
+        )
+        return await pool.handle_async_request(mapped)
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
 
 
 class _QuietDrops(logging.Filter):
@@ -61,10 +95,17 @@ def start(state_dir: Path, port: int = 0, seed: str | Path | None = None, contro
     store = Store(registry, load_seed(seed))
     tls = make_tls(Path(state_dir), served_hosts(registry))
     app = EmulatorApp(store, control_api=control_api)
+    if app.partner.host not in EXTRA_HOSTS:
+        raise ConfigError(f"seed partner.host must be one of {', '.join(EXTRA_HOSTS)} (the certificate's names)")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     actual_port = sock.getsockname()[1]
+    # The partner app's outbound HTTP: every served hostname to this socket, over TLS checked against our CA.
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    network = Network(host_map={h: f"{local}:{actual_port}" for h in served_hosts(registry)}, ca_bundle=tls.ca_pem)
+    partner_tls = network.ssl_context()
+    app.partner.transport_factory = lambda: AsyncMappedTransport(network, partner_tls)
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     config = uvicorn.Config(app, ssl_certfile=str(tls.cert_pem), ssl_keyfile=str(tls.key_pem), log_level="warning",
                             access_log=False, lifespan="off", http="httptools", loop="uvloop",

@@ -276,12 +276,15 @@ class Store:
                     "metrics": [m for m in self.metrics if m["site"] == site.key],
                     "logs": [entry for entry in self.logs if entry["site"] == site.key],
                 }
-            return {
+            out = {
                 "clock_offset": self.clock_offset,
                 "behaviour": self.behaviour.as_dict(),
                 "sites": sites,
                 "request_count": len(self.request_log),
             }
+            if isinstance(self.seed.get("partner"), dict):  # the reference partner app's seed (demo login)
+                out["partner"] = copy.deepcopy(self.seed["partner"])
+            return out
 
 
 def load_seed(path: str | Path | None = None) -> dict:
@@ -315,6 +318,14 @@ def load_seed(path: str | Path | None = None) -> dict:
         for k in u.get("orgs", []):
             if k not in org_keys:
                 raise ConfigError(f"{source}: user {u['key']}: unknown org {k!r}")
+    partner = data.get("partner")
+    if partner is not None:  # the reference partner app (emulator/partner.py)
+        ok = isinstance(partner, dict) and isinstance(partner.get("host"), str) \
+            and isinstance(partner.get("client"), str) and partner["client"] in {c["key"] for c in data["clients"]} \
+            and isinstance(partner.get("users"), list) and partner["users"] \
+            and all(isinstance(u, dict) and u.get("email") and u.get("password") for u in partner["users"])
+        if not ok:
+            raise ConfigError(f"{source}: 'partner' needs host, client (a client key) and users (email, password)")
     return copy.deepcopy(data)
 
 
