@@ -151,3 +151,22 @@ def test_gate_as_pytest_selection(example, rc, tmp_path):
                            "--reports-dir", str(tmp_path), "--verdict-path", str(tmp_path / "v.json")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == rc, proc.stdout[-2000:]
+
+
+def test_integration_mode_joins_the_gate_when_configured(tmp_path):
+    import dataclasses
+
+    from harness.integration import IntegrationConfig
+
+    integration = IntegrationConfig("https://p.example/start", "https://p.example/cb", ("id",), success_text="ok")
+    target = dataclasses.replace(_target(), integration=integration)
+    ledger = _ledger(tmp_path)
+    result = run_gate(EXAMPLES / "good", [target], ledger)
+    assert not result.passed  # configured but never run
+    assert any("test_integration never ran" in f.message for f in result.findings if f.level == "fail")
+    data = json.loads(ledger.read_text())
+    data["targets"]["US1-sandbox"]["tests"]["suites/test_integration.py::test_tile_start[US1-sandbox]"] = {
+        "last_outcome": "passed", "last_pass": date.today().isoformat()}
+    ledger.write_text(json.dumps(data))
+    assert run_gate(EXAMPLES / "good", [target], ledger).passed
+    assert run_gate(EXAMPLES / "good", [_target()], _ledger(tmp_path)).passed  # not configured: not required
