@@ -16,12 +16,14 @@ from harness.errors import ConfigError
 def targets_file(running, state_dir: Path) -> Path:
     """A ready-to-use targets file for `pytest suites --targets` against this running emulator."""
     from harness.config import emulator_targets
+    from harness.integration import integration_as_dict
 
     addr = running.base_address
     snapshot = running.store.snapshot()
     data = {
         "emulator_control_url": "https://api.datadoghq.com/_emulator/",
-        "network": {"hosts": {p: addr for p in ("*.datadoghq.com", "*.datadoghq.eu", "*.ddog-gov.com")},
+        "network": {"hosts": {p: addr for p in ("*.datadoghq.com", "*.datadoghq.eu", "*.ddog-gov.com",
+                                                "integration.example.com")},  # + the reference partner app
                     "ca_bundle": str(running.tls.ca_pem), "chromium_spki": running.tls.spki_sha256},
         "targets": [{"name": t.name, "site": t.site.key, "org": t.org, "org_id": t.org_id,
                      **({"foreign_org": t.foreign_org} if t.foreign_org else {}),
@@ -29,7 +31,8 @@ def targets_file(running, state_dir: Path) -> Path:
                                 "scopes": list(t.client.scopes), "name": t.client.name},
                      "redirect_uri": t.redirect_uri,
                      "user": {k: v for k, v in {"email": t.user.email, "password": t.user.password,
-                                                 "totp_secret": t.user.totp_secret}.items() if v}}
+                                                 "totp_secret": t.user.totp_secret}.items() if v},
+                     **({"integration": integration_as_dict(t.integration)} if t.integration else {})}
                     for t in emulator_targets(snapshot)],
     }
     path = state_dir / "targets.yaml"

@@ -151,6 +151,31 @@ def parse_integration(raw, source: str, where: str, client_id: str, client_name:
         login=login, data=data, org_keys=org_keys, timeout_s=timeout)
 
 
+def integration_as_dict(cfg: IntegrationConfig) -> dict:
+    """The targets-file form of a section (what parse_integration reads back)."""
+    out: dict = {"onboarding_url": cfg.onboarding_url, "redirect_uri": cfg.redirect_uri,
+                 "client_id": list(cfg.client_ids), "success": {}}
+    if cfg.client_name:
+        out["client_name"] = cfg.client_name
+    if cfg.success_url:
+        out["success"]["url"] = cfg.success_url
+    if cfg.success_text:
+        out["success"]["text"] = cfg.success_text
+    if cfg.failure_text:
+        out["failure"] = {"text": cfg.failure_text}
+    if cfg.login:
+        out["login"] = {"fields": dict(cfg.login.fields), "submit": cfg.login.submit}
+        if cfg.login.url:
+            out["login"]["url"] = cfg.login.url
+    if cfg.data:
+        out["data"] = {"metric": cfg.data.metric, "wait_s": cfg.data.wait_s,
+                       **({"tag": cfg.data.tag} if cfg.data.tag else {})}
+    if cfg.org_keys:
+        out["org_keys"] = {"api_key": cfg.org_keys.api_key, "app_key": cfg.org_keys.app_key}
+    out["timeout_s"] = cfg.timeout_s
+    return out
+
+
 def onboarding_url(base: str, site=None, domain: str | None = None) -> str:
     """The onboarding URL as Datadog's tile / "Test Authorization" opens it: `site` and `domain` appended."""
     parts = urlsplit(base)

@@ -279,3 +279,13 @@ def test_wait_for_data_gives_up():
     points, waited = wait_for_data(Ev(), _Target(), "m", None, 0, wait_s=0.05, poll_s=0.01)
     assert points == 0 and waited >= 0.05
 
+
+
+def test_section_round_trips_through_a_targets_file():
+    from harness.integration import integration_as_dict
+
+    cfg = parse(client_id=["pub"], login={"fields": {"Email": "a@b.example", "Password": "pw-round-trip-1"}},
+                data={"metric": "acme.up", "tag": "source:acme"}, failure={"text": "Oops"},
+                org_keys={"api_key": "rt-api-key-1", "app_key": "rt-app-key-2"})
+    again = parse_integration(integration_as_dict(cfg), SRC, "targets[a].integration", "other", None)
+    assert again == cfg
