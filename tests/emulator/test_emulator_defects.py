@@ -12,7 +12,6 @@ import pytest
 
 from emukit import Emu, Page, Pkce, auth_params, authorize, redeem, refresh, revoke, tokens
 from emulator.behaviour import DEFECTS
-from partnerkit import DEFECT_CHECKS as PARTNER_DEFECT_CHECKS
 
 CHECKS = {}
 
@@ -297,9 +296,6 @@ def _(emu, bad):
 
 # the reference partner app's defects (partner_*) have their checks in test_partner_app.py (partnerkit.py)
 SERVER_DEFECTS = {name for name in DEFECTS if not name.startswith("partner_")}
-
-
-CHECKS.update(PARTNER_DEFECT_CHECKS)  # the reference partner app's defects (partnerkit.py)
 
 
 def test_every_defect_has_a_check():
