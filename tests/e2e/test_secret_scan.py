@@ -16,8 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFECTS = ["token_scope_missing_one", "expires_in_string", "revoke_noop"]
 
 
-def _secrets(store) -> dict[str, str]:
+def _secrets(store, partner=None) -> dict[str, str]:
     found: dict[str, str] = {}
+    for u in (store.seed.get("partner") or {}).get("users", []):  # the reference partner app's login
+        found[u["password"]] = "partner_password"
+    for sid in (partner.sessions if partner is not None else {}):
+        found[sid] = "partner_session_cookie"
     for c in store.clients.values():
         found[c.secret] = "client_secret"
     for u in store.users.values():
@@ -49,12 +53,14 @@ def test_failing_run_leaks_no_secret(tmp_path):
                "--reports-dir", str(reports), "--state-dir", str(tmp_path / "state"), "--record-pages",
                "-k", "not region_switch"]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
-        secrets = _secrets(running.store)
+        secrets = _secrets(running.store, running.app.partner)
     finally:
         running.stop()
     assert proc.returncode == 1, f"the run should fail on the injected defects:\n{proc.stdout[-3000:]}"
     assert "failed" in proc.stdout
     assert len([s for s, kind in secrets.items() if kind == "access_token"]) >= 5, "the run issued too few tokens"
+    # integration mode ran too (the reference partner app's login, sessions and its own tokens and key)
+    assert "partner_session_cookie" in secrets.values(), "integration mode did not run"
     files = [p for p in reports.rglob("*") if p.is_file()]
     assert any(p.suffix in (".png", ".jpg") for p in files), "screenshots should have been written"
     assert len(files) > 50
