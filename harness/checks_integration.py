@@ -128,6 +128,17 @@ def nothing_stored(keys_before: list, keys_after: list) -> str | None:
     return f"{len(new)} new API key(s) after a flow that should store nothing" if new else None
 
 
+@check("DD-PUBLISH-TEST-AUTH", "a refused or denied flow adds no installation on the partner's side")
+def partner_stored_nothing(before: list[dict] | None, after: list[dict] | None) -> str | None:
+    if before is None or after is None:
+        return None  # only the reference partner app shows its store
+    new = {i["install_id"] for i in after} - {i["install_id"] for i in before}
+    changed = [i for i in after if i["install_id"] not in new and i not in before]
+    if new or changed:
+        return f"{len(new)} new and {len(changed)} updated installation(s) after a flow that should store nothing"
+    return None
+
+
 @check("RFC6749-10.12", "the partner refuses a callback whose state it did not issue (CSRF)")
 def forged_state_refused(flow) -> str | None:
     if flow.outcome == "success":

@@ -37,6 +37,8 @@ class OrgEvidence(Protocol):
 
     def token_hosts(self, client_ids: tuple[str, ...], since: float) -> list[str] | None: ...
 
+    def partner_installations(self) -> list[dict] | None: ...  # None: the partner's own store is not visible
+
 
 class EmulatorOrgEvidence:
     """Reads the emulator's state through its control API."""
@@ -76,6 +78,10 @@ class EmulatorOrgEvidence:
     def token_hosts(self, client_ids: tuple[str, ...], since: float) -> list[str] | None:
         return [r["host"] for r in self._get("requests")["requests"]
                 if r["path"] in TOKEN_PATHS and r.get("client_id") in client_ids and r["ts"] >= since]
+
+    def partner_installations(self) -> list[dict] | None:
+        """The reference partner app's installations (ids and orgs only; it never shows secrets)."""
+        return self._get("partner")["installations"]
 
 
 class DatadogOrgEvidence:
@@ -120,6 +126,9 @@ class DatadogOrgEvidence:
 
     def token_hosts(self, client_ids: tuple[str, ...], since: float) -> list[str] | None:
         return None  # Datadog does not show who called its token endpoint
+
+    def partner_installations(self) -> list[dict] | None:
+        return None
 
 
 def wait_for_data(evidence: OrgEvidence, target: Target, metric: str, tag: str | None, since: float,

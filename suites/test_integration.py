@@ -97,21 +97,26 @@ def test_repeat_install(target, partner_session, partner_keys, org_evidence, ver
     _datadog_side(verify, recorder, target, org_evidence, since)
 
 
+def _installations(org_evidence):
+    return org_evidence.partner_installations() if org_evidence is not None else None
+
+
 @allure.story("deny")
-def test_deny(target, partner_session, partner_keys, verify):
+def test_deny(target, partner_session, partner_keys, org_evidence, verify):
     """The user clicks Deny: the partner shows an error page, stores nothing, and does not loop."""
     integ = target.integration
-    before = partner_keys()
+    before, installs = partner_keys(), _installations(org_evidence)
     flow = partner_session().run(onboarding_url(integ.onboarding_url, target.site), decision="deny",
                                  title="open the onboarding URL and deny on Datadog's consent page")
     verify("callback_reached_partner", flow, integ.redirect_uri)
     verify("partner_refuses_after_deny", flow)
     verify("partner_no_loop", flow)
     verify("nothing_stored", before, partner_keys())
+    verify("partner_stored_nothing", installs, _installations(org_evidence))
 
 
 @allure.story("forged state")
-def test_partner_rejects_forged_state(target, partner_session, partner_keys, browser_sessions, verify):
+def test_partner_rejects_forged_state(target, partner_session, partner_keys, org_evidence, browser_sessions, verify):
     """A callback carrying a state the partner did not issue (cross-site request forgery) must be
     refused; the genuine callback for the same code then completes the install."""
     integ = target.integration
@@ -122,10 +127,11 @@ def test_partner_rejects_forged_state(target, partner_session, partner_keys, bro
     with allure.step("complete Datadog's consent for the partner's request in a browser that keeps the callback"):
         consent = browser_sessions.run_flow(target, start.authorize_urls[0], purpose="integration")
     verify("flow_reached_callback", consent)
-    before = partner_keys()
+    before, installs = partner_keys(), _installations(org_evidence)
     forged = session.deliver(forge_state(consent.callback_url, secrets.token_urlsafe(24)),
                              "deliver the callback to the partner with a forged state")
     verify("forged_state_refused", forged)
     verify("nothing_stored", before, partner_keys())
+    verify("partner_stored_nothing", installs, _installations(org_evidence))
     genuine = session.deliver(consent.callback_url, "deliver the genuine callback")
     verify("genuine_callback_after_forgery", genuine)

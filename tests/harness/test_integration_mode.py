@@ -169,6 +169,11 @@ CASES = {
                                         AUTH, AUTH, REDIRECT, outcome="failure"),), {})],
                         "fail": [((flow(AUTH, "https://p.example/start", AUTH, outcome="stuck"),), {})]},
     "nothing_stored": {"pass": [(([KEY], [KEY]), {}), (([], []), {})], "fail": [(([], [KEY]), {})]},
+    "partner_stored_nothing": {
+        "pass": [(([{"install_id": "a", "installed_at": "t1"}], [{"install_id": "a", "installed_at": "t1"}]), {}),
+                 ((None, None), {})],
+        "fail": [(([], [{"install_id": "a", "installed_at": "t1"}]), {}),
+                 (([{"install_id": "a", "installed_at": "t1"}], [{"install_id": "a", "installed_at": "t2"}]), {})]},
     "forged_state_refused": {"pass": [((flow(outcome="failure"),), {}), ((flow(outcome="stuck"),), {})],
                              "fail": [((flow(outcome="success"),), {})]},
     "genuine_callback_after_forgery": {"pass": [((flow(outcome="success"),), {})],
@@ -217,6 +222,8 @@ def _emulator_evidence(deleted: list) -> EmulatorOrgEvidence:
         if request.method == "DELETE":
             deleted.append(request.url.path.rsplit("/", 1)[-1])
             return httpx.Response(200, json={"deleted": True})
+        if request.url.path.endswith("/partner"):
+            return httpx.Response(200, json={"installations": [{"install_id": "i1"}], "host": "p.example"})
         body = REQUESTS if request.url.path.endswith("/requests") else STATE
         return httpx.Response(200, json=body)
     client = httpx.Client(transport=httpx.MockTransport(handler))
@@ -233,6 +240,7 @@ def test_emulator_evidence_reads_only_the_targets_org():
     assert ev.data_points(target, "acme.up", None, since=0) == 3
     assert ev.token_hosts(("pub",), since=1000) == ["api.datadoghq.eu"]
     assert ev.now() > 100
+    assert ev.partner_installations() == [{"install_id": "i1"}]
 
 
 def test_datadog_evidence_uses_org_keys_and_the_sites_api_host():
@@ -254,7 +262,7 @@ def test_datadog_evidence_uses_org_keys_and_the_sites_api_host():
     assert [k.id for k in keys] == ["k1", "k9"]
     assert ev.delete_api_key(target, keys[0])
     assert ev.data_points(target, "acme.up", "source:acme", since=1000) == 2
-    assert ev.token_hosts(("pub",), 0) is None
+    assert ev.token_hosts(("pub",), 0) is None and ev.partner_installations() is None
     assert {r.url.host for r in seen} == {"api.datadoghq.eu"}
     assert all(r.headers["DD-API-KEY"] == "org-api-key-1234" and r.headers["DD-APPLICATION-KEY"] == "org-app-key-5678"
                for r in seen)
