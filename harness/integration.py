@@ -176,12 +176,13 @@ def integration_as_dict(cfg: IntegrationConfig) -> dict:
     return out
 
 
-def onboarding_url(base: str, site=None, domain: str | None = None) -> str:
-    """The onboarding URL as Datadog's tile / "Test Authorization" opens it: `site` and `domain` appended."""
+def onboarding_url(base: str, site=None, domain: str | None = None, site_as_host: bool = False) -> str:
+    """The onboarding URL as Datadog's tile / "Test Authorization" opens it: `site` and `domain` appended.
+    Whether `site` carries the scheme is undocumented (UNCONFIRMED): `site_as_host` sends the bare host."""
     parts = urlsplit(base)
     query = parse_qsl(parts.query, keep_blank_values=True)
     if site is not None:
-        query += [("site", site.web_origin), ("domain", domain or site.domain)]
+        query += [("site", site.web_host if site_as_host else site.web_origin), ("domain", domain or site.domain)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 

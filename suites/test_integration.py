@@ -84,14 +84,16 @@ def test_partner_start_follows_domain(target, partner_session, partner_keys, org
 @allure.story("repeat install")
 def test_repeat_install(target, partner_session, partner_keys, org_evidence, verify, recorder):
     """A second install in the same org: Datadog answers 409 to the second API key (documented); the
-    partner must carry on with the key it has and still reach its success page."""
+    partner must carry on with the key it has and still reach its success page. The second install
+    sends `site` as a bare host: whether Datadog includes the scheme is undocumented, so both must work."""
     integ = target.integration
     session = partner_session()
-    url = onboarding_url(integ.onboarding_url, target.site)
-    first = session.run(url, title="first install")
+    first = session.run(onboarding_url(integ.onboarding_url, target.site), title="first install")
     verify("partner_reached_success", first)
     since = _now(org_evidence)
-    second = session.run(url, title="second install in the same org (Datadog answers 409 to a second API key)")
+    second = session.run(onboarding_url(integ.onboarding_url, target.site, site_as_host=True),
+                         title=f"second install in the same org (Datadog answers 409 to a second API key; "
+                               f"site={target.site.web_host} without scheme)")
     verify("callback_reached_partner", second, integ.redirect_uri)
     verify("partner_reached_success", second)
     _datadog_side(verify, recorder, target, org_evidence, since)

@@ -96,6 +96,8 @@ def test_onboarding_url_adds_site_and_domain_like_test_authorization():
     assert dict(parse_qsl(urlsplit(url).query)) == {"ref": "dd", "site": "https://app.datadoghq.eu",
                                                     "domain": "datadoghq.eu"}
     assert onboarding_url("https://p.example/start") == "https://p.example/start"
+    bare = dict(parse_qsl(urlsplit(onboarding_url("https://p.example/start", eu, site_as_host=True)).query))
+    assert bare == {"site": "app.datadoghq.eu", "domain": "datadoghq.eu"}
 
 
 def test_forge_state_replaces_only_state():
