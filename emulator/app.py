@@ -5,6 +5,7 @@ import asyncio
 import base64
 import logging
 import math
+import time
 from types import SimpleNamespace
 from urllib.parse import unquote
 
@@ -82,7 +83,8 @@ class EmulatorApp:
         response = await self._handle(request, host, path, send)
         if response is None:  # connection dropped on purpose
             return
-        entry = {"ts": self.store.now(), "host": host, "method": request.method, "path": path,
+        # ts: the emulator's clock (tests move it); wall: real time, for "what happened since" questions
+        entry = {"ts": self.store.now(), "wall": time.time(), "host": host, "method": request.method, "path": path,
                  "status": response.status_code}
         if _logs_client(self.store.registry.by_host(host), host, path):
             entry["client_id"] = _client_id_of(request)  # which client called which host (token, revoke)

@@ -18,6 +18,14 @@ from .integration import TOKEN_PATHS
 
 
 @dataclass(frozen=True)
+class Since:
+    """A moment on both clocks: the target's (data timestamps; the emulator's may be moved by tests)
+    and the real one (the emulator's request log)."""
+    clock: float
+    wall: float
+
+
+@dataclass(frozen=True)
 class OrgApiKey:
     id: str
     name: str
@@ -27,15 +35,15 @@ class OrgApiKey:
 class OrgEvidence(Protocol):
     source: str
 
-    def now(self) -> float: ...  # the target's clock (the emulator's may run ahead)
+    def mark(self) -> Since: ...
 
     def api_keys(self, target: Target, name_prefix: str) -> list[OrgApiKey]: ...
 
     def delete_api_key(self, target: Target, key: OrgApiKey) -> bool: ...
 
-    def data_points(self, target: Target, metric: str, tag: str | None, since: float) -> int: ...
+    def data_points(self, target: Target, metric: str, tag: str | None, since: Since) -> int: ...
 
-    def token_hosts(self, client_ids: tuple[str, ...], since: float) -> list[str] | None: ...
+    def token_hosts(self, client_ids: tuple[str, ...], since: Since) -> list[str] | None: ...
 
     def partner_installations(self) -> list[dict] | None: ...  # None: the partner's own store is not visible
 
@@ -54,8 +62,9 @@ class EmulatorOrgEvidence:
         resp.raise_for_status()
         return resp.json()
 
-    def now(self) -> float:
-        return time.time() + float(self._get("state").get("clock_offset", 0.0))
+    def mark(self) -> Since:
+        wall = time.time()
+        return Since(wall + float(self._get("state").get("clock_offset", 0.0)), wall)
 
     def _site(self, target: Target) -> dict:
         return self._get("state")["sites"][target.site.key]
@@ -67,17 +76,18 @@ class EmulatorOrgEvidence:
     def delete_api_key(self, target: Target, key: OrgApiKey) -> bool:
         return self.client.delete(f"{self.base}api-keys/{key.id}").status_code == 200
 
-    def data_points(self, target: Target, metric: str, tag: str | None, since: float) -> int:
+    def data_points(self, target: Target, metric: str, tag: str | None, since: Since) -> int:
         n = 0
         for m in self._site(target)["metrics"]:
             if m["org_id"] != target.org_id or m["metric"] != metric or (tag and tag not in m["tags"]):
                 continue
-            n += sum(1 for ts, _ in m["points"] if ts >= int(since))  # points carry whole seconds
+            n += sum(1 for ts, _ in m["points"] if ts >= int(since.clock))  # points carry whole seconds
         return n
 
-    def token_hosts(self, client_ids: tuple[str, ...], since: float) -> list[str] | None:
+    def token_hosts(self, client_ids: tuple[str, ...], since: Since) -> list[str] | None:
+        # by real time: a test that moved the emulator's clock forward and back leaves "future" entries
         return [r["host"] for r in self._get("requests")["requests"]
-                if r["path"] in TOKEN_PATHS and r.get("client_id") in client_ids and r["ts"] >= since]
+                if r["path"] in TOKEN_PATHS and r.get("client_id") in client_ids and r["wall"] >= since.wall]
 
     def partner_installations(self) -> list[dict] | None:
         """The reference partner app's installations (ids and orgs only; it never shows secrets)."""
@@ -93,8 +103,9 @@ class DatadogOrgEvidence:
         self.http = http
         self.headers = {"DD-API-KEY": api_key, "DD-APPLICATION-KEY": app_key}
 
-    def now(self) -> float:
-        return time.time()
+    def mark(self) -> Since:
+        now = time.time()
+        return Since(now, now)
 
     def _api(self, target: Target, method: str, path: str, label: str, params: dict | None = None):
         url = f"https://{target.site.api_host}{path}"
@@ -116,24 +127,24 @@ class DatadogOrgEvidence:
         ex = self._api(target, "DELETE", f"/api/v2/api_keys/{key.id}", "delete the partner's API key")
         return ex.status in (200, 204)
 
-    def data_points(self, target: Target, metric: str, tag: str | None, since: float) -> int:
+    def data_points(self, target: Target, metric: str, tag: str | None, since: Since) -> int:
         query = f"sum:{metric}{{{tag or '*'}}}"
         ex = self._api(target, "GET", "/api/v1/query", f"query {metric}",
-                       {"from": str(int(since) - 60), "to": str(int(time.time()) + 60), "query": query})
+                       {"from": str(int(since.clock)), "to": str(int(time.time()) + 60), "query": query})
         if ex.status != 200:
             raise RuntimeError(f"querying {metric} failed: {ex.brief()}")
         return sum(len(s.get("pointlist") or []) for s in (ex.json or {}).get("series", []))
 
-    def token_hosts(self, client_ids: tuple[str, ...], since: float) -> list[str] | None:
+    def token_hosts(self, client_ids: tuple[str, ...], since: Since) -> list[str] | None:
         return None  # Datadog does not show who called its token endpoint
 
     def partner_installations(self) -> list[dict] | None:
         return None
 
 
-def wait_for_data(evidence: OrgEvidence, target: Target, metric: str, tag: str | None, since: float,
+def wait_for_data(evidence: OrgEvidence, target: Target, metric: str, tag: str | None, since: Since,
                   wait_s: float, poll_s: float = 1.0) -> tuple[int, float]:
-    """Poll until the metric shows points since `since` (target clock); (points, seconds waited)."""
+    """Poll until the metric shows points since `since`; (points, seconds waited)."""
     started = time.monotonic()
     while True:
         points = evidence.data_points(target, metric, tag, since)

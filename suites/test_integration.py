@@ -15,15 +15,14 @@ import pytest
 
 import harness.checks_integration  # noqa: F401  (registers the integration checks)
 from harness.integration import forge_state, onboarding_url
-from harness.org_evidence import wait_for_data
+from harness.org_evidence import Since, wait_for_data
 
 pytestmark = [allure.feature("integration"), pytest.mark.integration_mode,
               allure.severity(allure.severity_level.CRITICAL)]
 
 
-def _now(org_evidence) -> float:
-    import time
-    return org_evidence.now() if org_evidence is not None else time.time()
+def _now(org_evidence) -> Since | None:
+    return org_evidence.mark() if org_evidence is not None else None
 
 
 def _front_channel(verify, flow, target, on_site: bool = True) -> None:
@@ -35,7 +34,7 @@ def _front_channel(verify, flow, target, on_site: bool = True) -> None:
     verify("partner_sends_state", flow)
 
 
-def _datadog_side(verify, recorder, target, org_evidence, since: float) -> None:
+def _datadog_side(verify, recorder, target, org_evidence, since: Since | None) -> None:
     """The token exchange host, the partner's API key and its data, as the customer's org shows them."""
     integ = target.integration
     if org_evidence is None:

@@ -12,7 +12,7 @@ from harness.config import parse_targets
 from harness.errors import ConfigError
 from harness.evidence import DatadogHTTP
 from harness.integration import PartnerFlow, forge_state, onboarding_url, parse_integration
-from harness.org_evidence import DatadogOrgEvidence, EmulatorOrgEvidence, OrgApiKey, wait_for_data
+from harness.org_evidence import DatadogOrgEvidence, EmulatorOrgEvidence, OrgApiKey, Since, wait_for_data
 from harness.redact import REDACTOR
 from harness.sites import load_registry
 from tests.harness.checkcases import assert_cases_cover, assert_fails_one_line, assert_holds, case_params
@@ -213,10 +213,12 @@ STATE = {"clock_offset": 100.0, "sites": {"EU1": {
                 {"org_id": "org-2", "metric": "acme.up", "tags": ["source:acme"], "points": [[3000, 1]]},
                 {"org_id": "org-1", "metric": "acme.up", "tags": ["source:other"], "points": [[3000, 1]]}]}}}
 REQUESTS = {"requests": [
-    {"ts": 1500, "host": "api.datadoghq.eu", "path": "/oauth2/v1/token", "client_id": "pub"},
-    {"ts": 1500, "host": "api.datadoghq.com", "path": "/oauth2/v1/token", "client_id": "someone-else"},
-    {"ts": 500, "host": "api.datadoghq.com", "path": "/oauth2/v1/token", "client_id": "pub"},
-    {"ts": 1500, "host": "api.datadoghq.eu", "path": "/api/v2/series", "client_id": None}]}
+    {"ts": 1500, "wall": 1500, "host": "api.datadoghq.eu", "path": "/oauth2/v1/token", "client_id": "pub"},
+    {"ts": 1500, "wall": 1500, "host": "api.datadoghq.com", "path": "/oauth2/v1/token", "client_id": "someone-else"},
+    {"ts": 500, "wall": 500, "host": "api.datadoghq.com", "path": "/oauth2/v1/token", "client_id": "pub"},
+    # logged while a test had moved the emulator's clock forward (later moved back): old in real time
+    {"ts": 9000, "wall": 900, "host": "api.us3.datadoghq.com", "path": "/oauth2/v1/token", "client_id": "pub"},
+    {"ts": 1500, "wall": 1500, "host": "api.datadoghq.eu", "path": "/api/v2/series", "client_id": None}]}
 
 
 def _emulator_evidence(deleted: list) -> EmulatorOrgEvidence:
@@ -238,10 +240,11 @@ def test_emulator_evidence_reads_only_the_targets_org():
     target = _Target()
     assert [k.id for k in ev.api_keys(target, "Acme OAuth Client API Key")] == ["k1"]
     assert ev.delete_api_key(target, OrgApiKey("k1", "n")) and deleted == ["k1"]
-    assert ev.data_points(target, "acme.up", "source:acme", since=1500) == 1
-    assert ev.data_points(target, "acme.up", None, since=0) == 3
-    assert ev.token_hosts(("pub",), since=1000) == ["api.datadoghq.eu"]
-    assert ev.now() > 100
+    assert ev.data_points(target, "acme.up", "source:acme", Since(1500, 0)) == 1
+    assert ev.data_points(target, "acme.up", None, Since(0, 0)) == 3
+    assert ev.token_hosts(("pub",), Since(0, 1000)) == ["api.datadoghq.eu"]
+    mark = ev.mark()
+    assert mark.clock - mark.wall == 100.0  # the emulator's clock offset
     assert ev.partner_installations() == [{"install_id": "i1"}]
 
 
@@ -263,8 +266,8 @@ def test_datadog_evidence_uses_org_keys_and_the_sites_api_host():
     keys = ev.api_keys(target, "Acme OAuth Client API Key")
     assert [k.id for k in keys] == ["k1", "k9"]
     assert ev.delete_api_key(target, keys[0])
-    assert ev.data_points(target, "acme.up", "source:acme", since=1000) == 2
-    assert ev.token_hosts(("pub",), 0) is None and ev.partner_installations() is None
+    assert ev.data_points(target, "acme.up", "source:acme", Since(1000, 1000)) == 2
+    assert ev.token_hosts(("pub",), Since(0, 0)) is None and ev.partner_installations() is None
     assert {r.url.host for r in seen} == {"api.datadoghq.eu"}
     assert all(r.headers["DD-API-KEY"] == "org-api-key-1234" and r.headers["DD-APPLICATION-KEY"] == "org-app-key-5678"
                for r in seen)
@@ -278,7 +281,7 @@ def test_wait_for_data_polls_until_points_arrive():
     class Ev:
         def data_points(self, *args):
             return next(answers)
-    points, waited = wait_for_data(Ev(), _Target(), "m", None, 0, wait_s=5, poll_s=0.01)
+    points, waited = wait_for_data(Ev(), _Target(), "m", None, Since(0, 0), wait_s=5, poll_s=0.01)
     assert points == 2 and waited < 5
 
 
@@ -286,7 +289,7 @@ def test_wait_for_data_gives_up():
     class Ev:
         def data_points(self, *args):
             return 0
-    points, waited = wait_for_data(Ev(), _Target(), "m", None, 0, wait_s=0.05, poll_s=0.01)
+    points, waited = wait_for_data(Ev(), _Target(), "m", None, Since(0, 0), wait_s=0.05, poll_s=0.01)
     assert points == 0 and waited >= 0.05
 
 
