@@ -44,8 +44,12 @@ def _routes() -> list[Route]:
     control = {"state": ("GET",), "reset": ("POST",), "clock": ("POST",), "behaviour": ("GET", "POST"),
                "defects": ("GET", "POST"), "rules": ("GET", "POST", "DELETE"), "requests": ("GET",),
                "codes": ("POST",), "clients/x/rotate-secret": ("POST",), "grants/revoke": ("POST",),
-               "api-keys/x": ("DELETE",), "tokens/expire": ("POST",)}
+               "api-keys/x": ("DELETE",), "tokens/expire": ("POST",), "partner": ("GET",)}
     out += [Route("control", "api.datadoghq.eu", "/_emulator/" + p, m) for p, m in control.items()]
+    # the reference partner app (integration mode) shares the emulator's server
+    partner = {"/": ("GET",), "/login": ("GET", "POST"), "/datadog/start": ("GET",), "/oauth/callback": ("GET",),
+               "/datadog/connected": ("GET",)}
+    out += [Route("partner", "integration.example.com", p, m) for p, m in partner.items()]
     return out
 
 
@@ -146,7 +150,8 @@ def test_wrong_methods_are_405(route):
                 continue  # (DELETE /api/v1/monitor/search is delete-monitor with id "search")
             resp = emu.request(method, f"https://{route.host}{route.path}")
             assert resp.status_code == 405, (method, route.path, resp.status_code)
-            assert resp.json() == {"errors": ["Method Not Allowed"]}
+            if route.role != "partner":  # the partner app is not Datadog: no Datadog error envelope
+                assert resp.json() == {"errors": ["Method Not Allowed"]}
     finally:
         emu.close()
 
