@@ -42,7 +42,7 @@ SESSION_TTL = 12 * 3600
 MAX_PENDING = 10  # pending OAuth flows remembered per partner session
 OUTBOUND_TIMEOUT = 10.0
 US1_API = "https://api.datadoghq.com"
-METRIC = "acme.integration.installed"
+DEFAULT_DATA = {"metric": "acme.integration.installed", "tag": "source:acme-observability"}
 NO_KEY_409 = "Datadog already holds an API key for this integration in your organization"
 PAGE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache", "Referrer-Policy": "no-referrer",
                 "X-Content-Type-Options": "nosniff"}
@@ -450,9 +450,10 @@ class PartnerApp:
     async def _send_data(self, http, api: str, inst: Installation) -> None:
         if self._defect("partner_sends_no_data"):
             return
-        body = {"series": [{"metric": METRIC, "type": 3,
+        data = {**DEFAULT_DATA, **(self.config.get("data") or {})}  # seed `partner.data`: one contract
+        body = {"series": [{"metric": data["metric"], "type": 3,
                             "points": [{"timestamp": int(self.store.now()), "value": 1}],
-                            "tags": ["source:acme-observability", f"install:{inst.install_id}"]}]}
+                            "tags": [data["tag"], f"install:{inst.install_id}"]}]}
         headers = {"DD-API-KEY": inst.api_key}
         if self._defect("partner_wrong_site_key"):
             try:

@@ -347,4 +347,5 @@ def emulator_integration(state: dict) -> IntegrationConfig | None:
         success_url=rf"^https://{re.escape(host)}/datadog/connected", success_text="Connected to Datadog",
         failure_text="Could not connect to Datadog",
         login=PartnerLogin((("Email", user["email"]), ("Password", user["password"])), r"^Sign in$"),
-        data=DataEvidence("acme.integration.installed", "source:acme-observability", 5.0))  # sent before its success page
+        # the seed's data contract; 5 s: the app sends before it shows its success page
+        data=DataEvidence(partner["data"]["metric"], partner["data"].get("tag"), 5.0) if partner.get("data") else None)
