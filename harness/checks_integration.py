@@ -141,6 +141,8 @@ def partner_stored_nothing(before: list[dict] | None, after: list[dict] | None) 
 
 @check("RFC6749-10.12", "the partner refuses a callback whose state it did not issue (CSRF)")
 def forged_state_refused(flow) -> str | None:
+    if flow.error:  # no answer proves no refusal
+        return f"the partner did not answer the forged callback: {flow.error}"
     if flow.outcome == "success":
         return "the partner completed the install from a callback with a forged state"
     return None

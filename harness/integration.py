@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -87,6 +88,16 @@ def _regex(value, source: str, where: str) -> str:
     return str(value)
 
 
+def _seconds(value, most: float, source: str, where: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1
+    if not 0 < seconds <= most:  # also refuses nan
+        raise ConfigError(f"{source}: {where} must be a number of seconds in (0, {most:g}]")
+    return seconds
+
+
 def parse_integration(raw, source: str, where: str, client_id: str, client_name: str | None) -> IntegrationConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: {where} must be a mapping (onboarding_url, redirect_uri, success, ...)")
@@ -121,12 +132,7 @@ def parse_integration(raw, source: str, where: str, client_id: str, client_name:
         draw = raw["data"]
         if not isinstance(draw, dict) or not draw.get("metric"):
             raise ConfigError(f"{source}: {where}.data.metric is required (the metric the partner sends)")
-        try:
-            wait = float(draw.get("wait_s", 60))
-        except (TypeError, ValueError):
-            wait = -1
-        if not 0 < wait <= 900:
-            raise ConfigError(f"{source}: {where}.data.wait_s must be a number of seconds in (0, 900]")
+        wait = _seconds(draw.get("wait_s", 60), 900, source, f"{where}.data.wait_s")
         data = DataEvidence(str(draw["metric"]), draw.get("tag"), wait)
     org_keys = None
     if raw.get("org_keys") is not None:
@@ -136,12 +142,7 @@ def parse_integration(raw, source: str, where: str, client_id: str, client_name:
         org_keys = OrgKeys(str(kraw["api_key"]), str(kraw["app_key"]))
         REDACTOR.add(org_keys.api_key, "api_key")
         REDACTOR.add(org_keys.app_key, "application_key")
-    try:
-        timeout = float(raw.get("timeout_s", 45))
-    except (TypeError, ValueError):
-        timeout = -1
-    if not 0 < timeout <= 600:
-        raise ConfigError(f"{source}: {where}.timeout_s must be a number of seconds in (0, 600]")
+    timeout = _seconds(raw.get("timeout_s", 45), 600, source, f"{where}.timeout_s")
     return IntegrationConfig(
         onboarding_url=_https(raw["onboarding_url"], source, f"{where}.onboarding_url"),
         redirect_uri=_https(raw["redirect_uri"], source, f"{where}.redirect_uri"),
@@ -205,6 +206,7 @@ class PartnerFlow:
     pages: list[PageVisit] = field(default_factory=list)
     partner_logins: int = 0
     seconds: float = 0.0
+    error: str | None = None  # the browser could not reach the partner (deliver only)
 
     @property
     def authorize_urls(self) -> list[str]:
@@ -228,6 +230,8 @@ class PartnerFlow:
 
     def describe(self) -> str:
         hops = " -> ".join(f"{urlsplit(u).hostname}{urlsplit(u).path}" for u in self.navigations)
+        if self.error:
+            return f"the partner did not answer ({self.error}); navigations: {hops}"
         return f"{self.outcome} at {urlsplit(self.final_url).hostname}{urlsplit(self.final_url).path} " \
                f"(HTTP {self.final_status}); navigations: {hops}"
 
@@ -246,8 +250,32 @@ class PartnerDriver:
         """Follow the partner's flow to its success or error page (or, with stop_at_datadog, only until
         the partner hands the browser to Datadog)."""
         flow = PartnerFlow(start_url=url)
+        with self._watching(page, flow):
+            self._walk(page, url, flow, stop_at_datadog)
+            if flow.outcome in ("success", "failure"):
+                # a partner that loops back to Datadog would navigate again within moments
+                page.wait_for_timeout(int(settle_s * 1000))
+                if not self._on_partner(page):
+                    flow.outcome = "stuck"
+        return flow
+
+    def deliver(self, page: Page, url: str) -> PartnerFlow:
+        """Open a (possibly forged) callback URL in the partner's session and see where it ends."""
+        flow = PartnerFlow(start_url=url)
+        with self._watching(page, flow):
+            try:
+                page.goto(url, wait_until="domcontentloaded")
+                self._await_partner_outcome(page, flow)
+            except PlaywrightError as exc:  # the partner did not answer: recorded, never taken as a refusal
+                flow.error = REDACTOR.redact_text(str(exc).splitlines()[0])
+        return flow
+
+    # ---- steps --------------------------------------------------------------------------------
+    @contextmanager
+    def _watching(self, page: Page, flow: PartnerFlow):
+        """Record main-frame navigations and the last document status; fill in where the flow ended."""
         started = time.monotonic()
-        last_status: dict = {}
+        status: dict = {}
 
         def on_request(request):
             if request.is_navigation_request() and request.frame == page.main_frame:
@@ -258,32 +286,20 @@ class PartnerDriver:
 
         def on_response(response):
             if response.request.is_navigation_request() and response.frame == page.main_frame:
-                last_status["status"] = response.status
+                status["status"] = response.status
 
         page.on("request", on_request)
         page.on("response", on_response)
         try:
-            self._walk(page, url, flow, stop_at_datadog)
-            if flow.outcome in ("success", "failure"):
-                # a partner that loops back to Datadog would navigate again within moments
-                page.wait_for_timeout(int(settle_s * 1000))
-                if not self._on_partner(page):
-                    flow.outcome = "stuck"
+            yield
         finally:
             page.remove_listener("request", on_request)
             page.remove_listener("response", on_response)
             flow.final_url = page.url
-            flow.final_status = last_status.get("status")
+            flow.final_status = status.get("status")
             flow.final_text = self._text(page)
             flow.seconds = time.monotonic() - started
-        return flow
 
-    def deliver(self, page: Page, url: str) -> PartnerFlow:
-        """Open a (possibly forged) callback URL in the partner's session and see where it ends."""
-        flow = PartnerFlow(start_url=url)
-        return self._finish_on_partner(page, url, flow)
-
-    # ---- steps --------------------------------------------------------------------------------
     def _walk(self, page: Page, url: str, flow: PartnerFlow, stop_at_datadog: bool) -> None:
         page.goto(url, wait_until="domcontentloaded")
         deadline = time.monotonic() + self.config.timeout_s
@@ -302,10 +318,7 @@ class PartnerDriver:
                 if flow.consent.outcome != "callback":
                     return
                 continue
-            outcome = self._partner_outcome(page)
-            if outcome:
-                flow.outcome = outcome
-                self._visit(page, flow, f"partner {outcome}")
+            if self._record_outcome(page, flow):
                 return
             if self._login_shown(page):
                 if flow.partner_logins >= 2:
@@ -316,33 +329,19 @@ class PartnerDriver:
                 continue
             page.wait_for_timeout(100)
 
-    def _finish_on_partner(self, page: Page, url: str, flow: PartnerFlow) -> PartnerFlow:
-        status: dict = {}
+    def _await_partner_outcome(self, page: Page, flow: PartnerFlow) -> None:
+        deadline = time.monotonic() + self.config.timeout_s
+        while time.monotonic() < deadline and not self._record_outcome(page, flow):
+            if is_datadog_host(urlsplit(page.url).hostname):
+                return  # sent back to Datadog: neither success nor a refusal page
+            page.wait_for_timeout(100)
 
-        def on_response(response):
-            if response.request.is_navigation_request() and response.frame == page.main_frame:
-                status["status"] = response.status
-        page.on("response", on_response)
-        try:
-            page.goto(url, wait_until="domcontentloaded")
-            deadline = time.monotonic() + self.config.timeout_s
-            while time.monotonic() < deadline:
-                outcome = self._partner_outcome(page)
-                if outcome:
-                    flow.outcome = outcome
-                    self._visit(page, flow, f"partner {outcome}")
-                    break
-                if is_datadog_host(urlsplit(page.url).hostname):
-                    break  # sent back to Datadog: neither success nor a refusal page
-                page.wait_for_timeout(100)
-        except PlaywrightError:
-            pass
-        finally:
-            page.remove_listener("response", on_response)
-            flow.final_url = page.url
-            flow.final_status = status.get("status")
-            flow.final_text = self._text(page)
-        return flow
+    def _record_outcome(self, page: Page, flow: PartnerFlow) -> bool:
+        outcome = self._partner_outcome(page)
+        if outcome:
+            flow.outcome = outcome
+            self._visit(page, flow, f"partner {outcome}")
+        return outcome is not None
 
     def _on_partner(self, page: Page) -> bool:
         return not is_datadog_host(urlsplit(page.url).hostname)

@@ -21,7 +21,7 @@ pytestmark = [allure.feature("integration"), pytest.mark.integration_mode,
               allure.severity(allure.severity_level.CRITICAL)]
 
 
-def _now(org_evidence) -> Since | None:
+def _mark(org_evidence) -> Since | None:
     return org_evidence.mark() if org_evidence is not None else None
 
 
@@ -56,7 +56,7 @@ def _datadog_side(verify, recorder, target, org_evidence, since: Since | None) -
 def test_tile_start(target, partner_session, partner_keys, org_evidence, verify, recorder):
     """Datadog's tile / Test Authorization: the onboarding URL with `site` and `domain`."""
     integ = target.integration
-    since = _now(org_evidence)
+    since = _mark(org_evidence)
     flow = partner_session().run(onboarding_url(integ.onboarding_url, target.site),
                                  title=f"open the onboarding URL with site={target.site.web_origin} "
                                        f"domain={target.site.domain}")
@@ -71,7 +71,7 @@ def test_partner_start_follows_domain(target, partner_session, partner_keys, org
     """Started from the partner's product (no parameters): the user picks the region on Datadog's page
     (US1's site picker) and everything after the callback must go to the callback's `domain`."""
     integ = target.integration
-    since = _now(org_evidence)
+    since = _mark(org_evidence)
     flow = partner_session().run(integ.onboarding_url, title="open the onboarding URL without parameters")
     allure.dynamic.parameter("authorize hosts", " -> ".join(flow.datadog_authorize_hosts) or "-", excluded=True)
     _front_channel(verify, flow, target, on_site=False)
@@ -89,7 +89,7 @@ def test_repeat_install(target, partner_session, partner_keys, org_evidence, ver
     session = partner_session()
     first = session.run(onboarding_url(integ.onboarding_url, target.site), title="first install")
     verify("partner_reached_success", first)
-    since = _now(org_evidence)
+    since = _mark(org_evidence)
     second = session.run(onboarding_url(integ.onboarding_url, target.site, site_as_host=True),
                          title=f"second install in the same org (Datadog answers 409 to a second API key; "
                                f"site={target.site.web_host} without scheme)")

@@ -128,6 +128,12 @@ def flow(*navigations, outcome="success", callback=REDIRECT + "?code=c&state=s",
     return f
 
 
+def _unanswered() -> PartnerFlow:
+    f = flow(outcome="stuck")
+    f.error = "net::ERR_CONNECTION_REFUSED"
+    return f
+
+
 def without(param: str) -> str:
     parts = urlsplit(AUTH)
     q = "&".join(p for p in parts.query.split("&") if not p.startswith(param + "="))
@@ -177,7 +183,7 @@ CASES = {
         "fail": [(([], [{"install_id": "a", "installed_at": "t1"}]), {}),
                  (([{"install_id": "a", "installed_at": "t1"}], [{"install_id": "a", "installed_at": "t2"}]), {})]},
     "forged_state_refused": {"pass": [((flow(outcome="failure"),), {}), ((flow(outcome="stuck"),), {})],
-                             "fail": [((flow(outcome="success"),), {})]},
+                             "fail": [((flow(outcome="success"),), {}), ((_unanswered(),), {})]},
     "genuine_callback_after_forgery": {"pass": [((flow(outcome="success"),), {})],
                                        "fail": [((flow(outcome="failure"),), {})]},
 }
