@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from starlette.responses import JSONResponse, Response
 
-from harness.scopes import Endpoint, load_catalogue
+from core.scopes import Endpoint, load_catalogue
 
 from .http import Ctx, HTTPFailure, dd_errors, forbidden, json_body
 from .state import ApiKey, Grant

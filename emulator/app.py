@@ -13,8 +13,8 @@ import httpx
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from harness.errors import ConfigError
-from harness.scopes import load_catalogue
+from core.errors import ConfigError
+from core.scopes import load_catalogue
 
 from . import api, control, oauth, web
 from .http import BodyParseError, Ctx, HTTPFailure, dd_errors, parse_params, read_body

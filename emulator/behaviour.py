@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from harness.errors import ConfigError
+from core.errors import ConfigError
 
 # name -> allowed values (first = default). Each stands in for an UNCONFIRMED point of the fact sheet.
 SWITCHES: dict[str, tuple] = {

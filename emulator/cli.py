@@ -7,50 +7,31 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 import yaml
 
-from harness.errors import ConfigError
+from core.errors import ConfigError
+from core.pkce import PKCE
 
 
 def targets_file(running, state_dir: Path) -> Path:
     """A ready-to-use targets file for `pytest suites --targets` against this running emulator."""
-    from harness.config import emulator_targets
-    from harness.integration import integration_as_dict
-
-    addr = running.base_address
-    snapshot = running.store.snapshot()
-    data = {
-        "emulator_control_url": "https://api.datadoghq.com/_emulator/",
-        "network": {"hosts": {p: addr for p in ("*.datadoghq.com", "*.datadoghq.eu", "*.ddog-gov.com",
-                                                "integration.example.com")},  # + the reference partner app
-                    "ca_bundle": str(running.tls.ca_pem), "chromium_spki": running.tls.spki_sha256},
-        "targets": [{"name": t.name, "site": t.site.key, "org": t.org, "org_id": t.org_id,
-                     **({"foreign_org": t.foreign_org} if t.foreign_org else {}),
-                     "client": {"id": t.client.id, "secret": t.client.secret, "kind": t.client.kind,
-                                "scopes": list(t.client.scopes), "name": t.client.name},
-                     "redirect_uri": t.redirect_uri,
-                     "user": {k: v for k, v in {"email": t.user.email, "password": t.user.password,
-                                                 "totp_secret": t.user.totp_secret}.items() if v},
-                     **({"integration": integration_as_dict(t.integration)} if t.integration else {})}
-                    for t in emulator_targets(snapshot)],
-    }
     path = state_dir / "targets.yaml"
     path.write_text("# written by ddoauth-emulator: local emulator credentials, not real ones\n"
-                    + yaml.safe_dump(data, sort_keys=False))
+                    + yaml.safe_dump(running.targets_document(), sort_keys=False))
     path.chmod(0o600)
     return path
 
 
 def playground_url(running) -> str:
     """A ready authorize URL for the EU1 test client (log in as dev@... or mfa@... from the seed)."""
-    from harness.oauth_client import authorize_url
-    from harness.pkce import PKCE
-
     eu1 = running.store.snapshot()["sites"]["EU1"]
     client = next(c for c in eu1["clients"] if c["kind"] == "test")
-    return authorize_url("https://app.datadoghq.eu", client["id"], client["redirect_uris"][0], "playground",
-                         PKCE.generate())
+    pkce = PKCE.generate()
+    query = urlencode({"client_id": client["id"], "redirect_uri": client["redirect_uris"][0], "response_type": "code",
+                       "state": "playground", "code_challenge": pkce.challenge, "code_challenge_method": "S256"})
+    return f"https://app.datadoghq.eu/oauth2/v1/authorize?{query}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import secrets
 
 from starlette.responses import JSONResponse, Response
 
-from harness.errors import ConfigError
+from core.errors import ConfigError
 
 from .behaviour import DEFECTS, SWITCHES
 from .http import Ctx, dd_errors, json_body

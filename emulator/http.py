@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from harness.sites import Site
+from core.sites import Site
 
 MAX_BODY = 512 * 1024  # Datadog refuses huge bodies; so do we, with a 413 and no traceback
 

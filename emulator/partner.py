@@ -29,7 +29,7 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from harness.sites import Site
+from core.sites import Site
 
 from .http import read_body
 from .pages import _CSS

@@ -10,7 +10,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
-from harness.errors import ConfigError
+from core.errors import ConfigError
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from harness.errors import ConfigError
-from harness.network import Network
-from harness.sites import SiteRegistry, load_registry
+from core.errors import ConfigError
+from core.network import Network
+from core.sites import SiteRegistry, load_registry
 
 from .app import EmulatorApp
 from .state import Store, load_seed
@@ -24,7 +24,7 @@ EXTRA_HOSTS = ("integration.example.com",)  # the reference partner app's host (
 
 
 class AsyncMappedTransport(httpx.AsyncBaseTransport):
-    """harness.network.MappedTransport, async: `https://api.datadoghq.eu/...` goes to the mapped address over
+    """core.network.MappedTransport, async: `https://api.datadoghq.eu/...` goes to the mapped address over
     real TLS, verified against the given CA for the real hostname (SNI). A name the map does not know fails
     as an unresolvable one would (no fallback to the real network). One pool per hostname."""
 
@@ -79,6 +79,12 @@ class RunningEmulator:
 
     def chromium_resolver_rules(self) -> str:
         return ",".join(f"MAP {h} {self.base_address}" for h in served_hosts(self.registry))
+
+    def targets_document(self) -> dict:
+        """A targets file (as a mapping) for the suites against this emulator."""
+        from .targets import targets_document
+
+        return targets_document(self.store.snapshot(), self.base_address, str(self.tls.ca_pem), self.tls.spki_sha256)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._server.should_exit = True

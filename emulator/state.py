@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError
-from harness.sites import Site, SiteRegistry, load_registry
+from core.errors import ConfigError
+from core.sites import Site, SiteRegistry, load_registry
 
 from .behaviour import Behaviour
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import pyotp
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from harness.scopes import load_catalogue
+from core.scopes import load_catalogue
 
 from . import pages
 from .http import Ctx, read_body

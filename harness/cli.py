@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import ConfigError
+from core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _report(results: list[str], out: str, verdict: str | None = None) -> int:
-    from . import report
+    from harness.results import report
 
     results_dirs = [Path(r) for r in results]
     merged = results_dirs[0]
@@ -65,8 +65,8 @@ def _gate(args: argparse.Namespace) -> int:
     """Pre-publication gate: one checklist in the terminal and in reports/gate.json; exit 0 only when ready."""
     import json
 
-    from .config import load_targets
-    from .gate import run_gate
+    from harness.config.targets import load_targets
+    from harness.gate import run_gate
 
     targets = None
     if args.targets:
@@ -98,10 +98,11 @@ def _rotation(args: argparse.Namespace) -> int:
 
 def _campaign(args: argparse.Namespace) -> int:
     """Every emulator defect must be caught by its expected test; clean runs must not fail."""
-    from emulator.behaviour import DEFECTS
+    from emulator import defect_catalogue
 
-    from .campaign import campaign
+    from harness.campaign import campaign
 
+    DEFECTS = defect_catalogue()
     chosen = {k: v for k, v in DEFECTS.items() if not args.defect or k in args.defect}
     unknown = set(args.defect or []) - set(DEFECTS)
     if unknown:
@@ -114,9 +115,9 @@ def _login(args: argparse.Namespace) -> int:
     """A person logs in by hand (SSO, captcha) in a headed browser; the session is saved for later runs."""
     from playwright.sync_api import sync_playwright
 
-    from fixtures.browser import STABILITY_ARGS, find_chromium
+    from harness.browser.chromium import STABILITY_ARGS, find_chromium
 
-    from .config import load_targets
+    from harness.config.targets import load_targets
 
     config = load_targets(Path(args.targets), Path(args.env_file))
     target = next((t for t in config.targets if t.name == args.target), None)

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .scopes import load_catalogue
+from core.scopes import load_catalogue
 
 DOC = "https://docs.datadoghq.com/developers/integrations/oauth_for_integrations/"
 OAUTH_FIELDS = ("id", "name", "description", "client_role", "onboarding_url", "redirect_uris", "scopes")

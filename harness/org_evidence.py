@@ -12,9 +12,9 @@ from typing import Protocol
 
 import httpx
 
-from .config import Target
-from .evidence import DatadogHTTP
-from .integration import TOKEN_PATHS
+from harness.config.targets import Target
+from harness.http.exchange import DatadogHTTP
+from harness.config.integration import TOKEN_PATHS
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@
 import sys
 from pathlib import Path
 
-import harness.checks  # noqa: F401
-import harness.checks_back  # noqa: F401
-import harness.checks_front  # noqa: F401
-import harness.checks_integration  # noqa: F401
-from harness.checks import REGISTRY
+import harness.checks.registry  # noqa: F401
+import harness.checks.back_channel  # noqa: F401
+import harness.checks.front_channel  # noqa: F401
+import harness.checks.integration  # noqa: F401
+from harness.checks.registry import REGISTRY
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "checks.md"
 

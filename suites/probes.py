@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from harness.scopes import fill_placeholders, load_catalogue
+from core.scopes import fill_placeholders, load_catalogue
 
 IDENTITY_PREFERENCE = ("user_self_profile_read", "dashboards_read", "monitors_read", "metrics_read",
                        "events_read", "hosts_read", "slos_read", "incident_read")

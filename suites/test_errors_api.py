@@ -5,11 +5,11 @@ from __future__ import annotations
 import allure
 import pytest
 
-import harness.checks_back  # noqa: F401  (registers the back-channel checks)
+import harness.checks.back_channel  # noqa: F401  (registers the back-channel checks)
 from fixtures.grants import oauth_client
-from harness.checks_back import DD_SUBDOMAIN_ADVICE
-from harness.errors import TargetUnavailable
-from harness.scopes import load_catalogue
+from harness.checks.back_channel import DD_SUBDOMAIN_ADVICE
+from core.errors import TargetUnavailable
+from core.scopes import load_catalogue
 from suites.probes import identity_probe, read_probe
 
 pytestmark = [allure.feature("api errors"), allure.severity(allure.severity_level.CRITICAL)]

@@ -15,10 +15,10 @@ import allure
 import pytest
 
 from fixtures.grants import authorize, exchange, new_state, oauth_client
-from harness.checks_front import describe_flow  # importing the module registers the front-channel checks
-from harness.config import Target, is_loopback_http
-from harness.pkce import PKCE
-from harness.scopes import load_catalogue
+from harness.checks.front_channel import describe_flow  # importing the module registers the front-channel checks
+from harness.config.targets import Target, is_loopback_http
+from core.pkce import PKCE
+from core.scopes import load_catalogue
 
 pytestmark = [allure.feature("authorize: errors"), allure.severity(allure.severity_level.CRITICAL), pytest.mark.browser]
 

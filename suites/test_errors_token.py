@@ -12,14 +12,14 @@ import time
 import allure
 import pytest
 
-import harness.checks_back  # noqa: F401  (registers the back-channel checks)
+import harness.checks.back_channel  # noqa: F401  (registers the back-channel checks)
 from fixtures.grants import authorize, exchange, oauth_client
-from harness.checks import CHARACTERIZE, MUST, SHOULD
-from harness.checks_back import error_body_kind
-from harness.evidence import DatadogHTTP
-from harness.network import make_client
-from harness.pkce import PKCE
-from harness.scopes import load_catalogue
+from harness.checks.registry import CHARACTERIZE, MUST, SHOULD
+from harness.checks.back_channel import error_body_kind
+from harness.http.exchange import DatadogHTTP
+from core.network import make_client
+from core.pkce import PKCE
+from core.scopes import load_catalogue
 from suites.probes import identity_probe, read_probe
 
 pytestmark = [allure.feature("token errors"), allure.severity(allure.severity_level.CRITICAL)]

@@ -13,8 +13,9 @@ import secrets
 import allure
 import pytest
 
-import harness.checks_integration  # noqa: F401  (registers the integration checks)
-from harness.integration import forge_state, onboarding_url
+import harness.checks.integration  # noqa: F401  (registers the integration checks)
+from harness.config.integration import onboarding_url
+from harness.browser.partner import forge_state
 from harness.org_evidence import Since, wait_for_data
 
 pytestmark = [allure.feature("integration"), pytest.mark.integration_mode,

@@ -5,7 +5,7 @@ import allure
 import pytest
 
 from fixtures.grants import oauth_client
-from harness.scopes import fill_placeholders, load_catalogue
+from core.scopes import fill_placeholders, load_catalogue
 from suites.probes import read_probe
 
 pytestmark = [allure.feature("scopes"), allure.severity(allure.severity_level.NORMAL)]

@@ -1,4 +1,4 @@
-"""harness.redact: registered values in every encoding, pattern rules, binary passthrough."""
+"""core.redact: registered values in every encoding, pattern rules, binary passthrough."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import urllib.parse
 
 import pytest
 
-from harness import redact
-from harness.redact import PLACEHOLDER, REDACTOR, Redactor, looks_binary, register_secret
+from core import redact
+from core.redact import PLACEHOLDER, REDACTOR, Redactor, looks_binary, register_secret
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256))

@@ -1,4 +1,4 @@
-"""fixtures.reporting + harness.report, exercised through inner pytest sessions (pytester)."""
+"""fixtures.reporting + harness.results.report, exercised through inner pytest sessions (pytester)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import allure_commons
 import pytest
 from allure_commons.logger import AllureFileLogger
 
-from harness import report as report_mod
-from harness.report import CATEGORIES, ReportToolMissing, categorize, generate_html, summarize
+from harness.results import report as report_mod
+from harness.results.report import CATEGORIES, ReportToolMissing, categorize, generate_html, summarize
 
 pytest_plugins = ["pytester"]
 
@@ -29,8 +29,8 @@ def pytest_configure(config):
 INNER_TESTS = f'''
 import allure
 import pytest
-from harness.errors import ConformanceFailure, LoginFailed
-from harness.redact import register_secret
+from core.errors import ConformanceFailure, LoginFailed
+from core.redact import register_secret
 
 SECRET = {SECRET!r}
 PNG = {PNG!r}
@@ -347,8 +347,8 @@ def test_categories_regexes() -> None:
     assert categorize("skipped", "Skipped: WAIVED: DDOAUTH-3") == "Waived"
     assert categorize("failed", "Failed: WAIVED until fixed") == "Waived"
     assert categorize("skipped", "Skipped: not on this site") is None
-    assert categorize("broken", "harness.errors.LoginFailed: bad password") == "Login failed"
-    assert categorize("broken", "harness.errors.TargetUnavailable: 503") == "Datadog unreachable or 5xx"
+    assert categorize("broken", "core.errors.LoginFailed: bad password") == "Login failed"
+    assert categorize("broken", "core.errors.TargetUnavailable: 503") == "Datadog unreachable or 5xx"
     assert categorize("broken", "httpx.ConnectError: [Errno 111]") == "Datadog unreachable or 5xx"
     assert categorize("broken", "httpx.ReadTimeout: timed out") == "Datadog unreachable or 5xx"
     assert (
@@ -356,7 +356,7 @@ def test_categories_regexes() -> None:
         == "Datadog unreachable or 5xx"
     )
     assert categorize("broken", "KeyError: 'x'") == "Harness error"
-    assert categorize("failed", "harness.errors.ConformanceFailure: no PKCE") == "Conformance failure"
+    assert categorize("failed", "core.errors.ConformanceFailure: no PKCE") == "Conformance failure"
     assert categorize("passed", None) is None
     for c in CATEGORIES:  # valid as JavaScript too: no inline flags, no Python-only syntax
         assert "(?s" not in c["messageRegex"] and "(?P" not in c["messageRegex"]

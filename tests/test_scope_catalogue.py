@@ -1,4 +1,4 @@
-"""Unit tests for the scope catalogue (harness/scopes.py + harness/data/scopes.yaml)."""
+"""Unit tests for the scope catalogue (harness/scopes.py + core/data/scopes.yaml)."""
 from __future__ import annotations
 
 import copy
@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from harness.errors import ConfigError
-from harness.scopes import Endpoint, WriteProbe, fill_placeholders, load_catalogue
+from core.errors import ConfigError
+from core.scopes import Endpoint, WriteProbe, fill_placeholders, load_catalogue
 
 READ_SCOPES = [
     "dashboards_read", "monitors_read", "monitors_downtime", "metrics_read", "timeseries_query",

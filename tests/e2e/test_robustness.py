@@ -23,7 +23,7 @@ import pytest
 from emulator.cli import targets_file
 from emulator.rules import Rule
 from emulator.server import start
-from harness.report import categorize
+from harness.results.report import categorize
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "US1-sandbox"
@@ -228,7 +228,7 @@ AUTHORIZE = f"https://{WEB}/oauth2/v1/authorize?client_id=c&state=s3cr3t-state&c
 
 def _watched(events, exc, age: float = 31.0):
     """Run `events` on a fake page under SlowPageWatch, age every pending request, then raise exc inside."""
-    from harness.consent import SlowPageWatch
+    from harness.browser.consent import SlowPageWatch
 
     page = FakePage()
     with pytest.raises(BaseException) as info:
@@ -245,7 +245,7 @@ def _watched(events, exc, age: float = 31.0):
 def test_a_datadog_page_that_never_arrives_is_target_unavailable():
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-    from harness.errors import LoginFailed, TargetUnavailable
+    from core.errors import LoginFailed, TargetUnavailable
 
     slow = FakeRequest(AUTHORIZE)
     timeout = PlaywrightTimeoutError("Locator.click: Timeout 30000ms exceeded.\nCall log:\n  - waiting for navigations")
@@ -253,7 +253,7 @@ def test_a_datadog_page_that_never_arrives_is_target_unavailable():
     assert isinstance(got, TargetUnavailable) and got.__cause__ is timeout
     assert str(got) == (f"Datadog's page did not arrive in time: POST https://{WEB}/oauth2/v1/authorize still "
                         "unanswered after 31 s (Locator.click: Timeout 30000ms exceeded.)")
-    assert categorize("broken", f"harness.errors.TargetUnavailable: {got}") == UNREACHABLE
+    assert categorize("broken", f"core.errors.TargetUnavailable: {got}") == UNREACHABLE
     # an unrecognised page while Datadog's page is still coming: the same
     assert isinstance(_watched([("request", slow)], LoginFailed("unrecognised page")), TargetUnavailable)
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from emulator.cli import targets_file
 from emulator.server import start

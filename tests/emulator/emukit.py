@@ -21,7 +21,7 @@ import pyotp
 
 from emulator.app import EmulatorApp
 from emulator.state import Grant, Store, build_store
-from harness.sites import Site
+from core.sites import Site
 
 ANTI_FRAMING = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from emukit import tokens
-from harness.scopes import fill_placeholders, load_catalogue
+from core.scopes import fill_placeholders, load_catalogue
 
 FORBIDDEN = {"errors": ["Forbidden"]}
 CATALOGUE = load_catalogue()

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from emukit import ANTI_FRAMING, Page, Pkce, auth_params, authorize, redeem
-from harness.scopes import load_catalogue
+from core.scopes import load_catalogue
 
 CLIENT_ID_ERROR = "invalid_request - Invalid client_id parameter value"
 REDIRECT_ERROR = "invalid_request - Mismatching redirect URI"

@@ -15,7 +15,7 @@ import pytest
 from emukit import Emu, Page, Pkce, auth_params
 from emulator.app import API_ROUTES, LOGS_ROUTES, WEB_ROUTES
 from emulator.http import MAX_BODY
-from harness.scopes import load_catalogue
+from core.scopes import load_catalogue
 
 CATALOGUE = load_catalogue()
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -12,7 +12,7 @@ import pytest
 
 from emukit import Page, Pkce, auth_params
 from emulator.server import start
-from harness.network import Network, make_client
+from core.network import Network, make_client
 
 
 @pytest.fixture(scope="module")

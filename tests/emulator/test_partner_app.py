@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -18,8 +18,8 @@ from emulator.behaviour import DEFECTS
 from emulator.partner import DNSLikeTransport
 from emulator.server import AsyncMappedTransport, start
 from emulator.state import load_seed
-from harness.errors import ConfigError
-from harness.network import Network, make_client
+from core.errors import ConfigError
+from core.network import Network, make_client
 from partnerkit import (DEFECT_CHECKS, PARTNER, PARTNER_USER, AsgiAgent, PartnerPage, SyncAgent, Trail, connect,
                         installations, partner_login, query, start_url, token_requests, walk, with_query)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import ClientConfig, Target, UserConfig
+from harness.config.targets import ClientConfig, Target, UserConfig
 from harness.gate import REQUIRED_SUITES, run_gate
-from harness.sites import load_registry
+from core.sites import load_registry
 
 EXAMPLES = Path(__file__).parent / "examples"
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +156,7 @@ def test_gate_as_pytest_selection(example, rc, tmp_path):
 def test_integration_mode_joins_the_gate_when_configured(tmp_path):
     import dataclasses
 
-    from harness.integration import IntegrationConfig
+    from harness.config.integration import IntegrationConfig
 
     integration = IntegrationConfig("https://p.example/start", "https://p.example/cb", ("id",), success_text="ok")
     target = dataclasses.replace(_target(), integration=integration)

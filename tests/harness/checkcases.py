@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks import REGISTRY
+from harness.checks.registry import REGISTRY
 
 
 def checks_of(module: str) -> set[str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import baseline as bl
-from harness.errors import ConfigError
-from harness.redact import REDACTOR
+from harness.results import baseline as bl
+from core.errors import ConfigError
+from core.redact import REDACTOR
 
 pytest_plugins = ["pytester"]
 
@@ -135,7 +135,7 @@ import pytest
 from types import SimpleNamespace as NS
 
 from fixtures.grants import AllureRecorder
-from harness import checks
+from harness.checks import registry as checks
 
 TARGETS = [NS(name="US1-x", site=NS(key="US1")), NS(name="EU1-y", site=NS(key="EU1"))]
 VALUE = os.environ.get("BL_VALUE", "same refresh token")

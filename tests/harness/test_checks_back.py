@@ -9,10 +9,10 @@ import httpx
 import pytest
 from checkcases import assert_cases_cover, checks_of, assert_fails_one_line, assert_holds, case_params
 
-from harness import checks_back
-from harness.checks import CHARACTERIZE, MUST, REGISTRY, SHOULD
-from harness.errors import TargetUnavailable
-from harness.evidence import Exchange
+from harness.checks import back_channel as checks_back
+from harness.checks.registry import CHARACTERIZE, MUST, REGISTRY, SHOULD
+from core.errors import TargetUnavailable
+from harness.http.exchange import Exchange
 
 
 def ex(status: int = 200, body=None, headers: dict | None = None, raw: bytes | None = None) -> Exchange:

@@ -8,9 +8,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from checkcases import assert_cases_cover, checks_of, assert_fails_one_line, assert_holds, case_params
 
-from harness import checks_front
-from harness.checks import CHARACTERIZE, MUST, REGISTRY, SHOULD
-from harness.consent import FlowResult, PageVisit
+from harness.checks import front_channel as checks_front
+from harness.checks.registry import CHARACTERIZE, MUST, REGISTRY, SHOULD
+from harness.browser.consent import FlowResult, PageVisit
 
 CALLBACK = "https://integration.example.com/oauth/callback"
 AUTHZ = "https://app.datadoghq.eu/oauth2/v1/authorize?client_id=c&redirect_uri=x"

@@ -14,10 +14,12 @@ import pytest
 import yaml
 
 from emulator.state import build_store
-from harness.config import HarnessConfig, emulator_targets, is_loopback_http, load_targets, parse_targets
-from harness.errors import ConfigError
-from harness.redact import REDACTOR
-from harness.sites import load_registry
+from harness.config.targets import HarnessConfig, embedded_config, load_targets, parse_targets
+from harness.config.urls import is_loopback_http
+from emulator.targets import targets_document
+from core.errors import ConfigError
+from core.redact import REDACTOR
+from core.sites import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 VARS = ("HX_CLIENT_ID", "HX_CLIENT_SECRET", "HX_EMAIL", "HX_PASSWORD", "HX_EU_SECRET")
@@ -399,6 +401,11 @@ def test_select_unknown_target_name(workdir):
 
 
 # ---- the embedded emulator's targets ---------------------------------------------------------------
+
+def emulator_targets(state: dict) -> list:
+    """The embedded default: the emulator's targets document, parsed like a user's file."""
+    return embedded_config(targets_document(state, "127.0.0.1:8443", __file__, "spki")).targets
+
 
 def test_emulator_targets():
     state = build_store().snapshot()

@@ -6,15 +6,14 @@ exactly (no wildcards), so a host no site owns must fail the name check.
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 
 import httpx
 import pytest
 
 from emulator.server import start
-from harness.errors import TargetUnavailable
-from harness.evidence import DatadogHTTP
-from harness.network import MappedTransport, Network, make_client
+from core.errors import TargetUnavailable
+from harness.http.exchange import DatadogHTTP
+from core.network import MappedTransport, Network, make_client
 
 WELL_KNOWN = "/api/v2/oauth2/.well-known/sites"
 

@@ -10,12 +10,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httpx
 import pytest
 
-from harness.errors import TargetUnavailable
-from harness.evidence import DatadogHTTP, Exchange
-from harness.oauth_client import ClientCredentials, OAuthClient, api_origin, authorize_url
-from harness.pkce import PKCE
-from harness.redact import REDACTOR
-from harness.sites import load_registry
+from core.errors import TargetUnavailable
+from harness.http.exchange import DatadogHTTP, Exchange
+from harness.http.oauth_client import ClientCredentials, OAuthClient, api_origin, authorize_url
+from core.pkce import PKCE
+from core.redact import REDACTOR
+from core.sites import load_registry
 
 CLIENT_ID = "client-id-0001"
 SECRET = "client-secret-hx-0001"

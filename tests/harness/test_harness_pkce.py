@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from harness.pkce import PKCE, s256
+from core.pkce import PKCE, s256
 
 UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]+")
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from harness.errors import TargetUnavailable
-from harness.evidence import DatadogHTTP, Exchange, retry_wait
+from core.errors import TargetUnavailable
+from harness.http.exchange import DatadogHTTP, Exchange, retry_wait
 
 URL = "https://api.datadoghq.com/oauth2/v1/token"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.sites import load_registry, parse_registry
+from core.errors import ConfigError
+from core.sites import load_registry, parse_registry
 
 ALL = ["US1", "US3", "US5", "EU1", "AP1", "AP2", "UK1", "US1-FED", "US2-FED"]
 

@@ -7,14 +7,15 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-import harness.checks_integration  # noqa: F401
-from harness.config import parse_targets
-from harness.errors import ConfigError
-from harness.evidence import DatadogHTTP
-from harness.integration import PartnerFlow, forge_state, onboarding_url, parse_integration
+import harness.checks.integration  # noqa: F401
+from harness.config.targets import parse_targets
+from core.errors import ConfigError
+from harness.http.exchange import DatadogHTTP
+from harness.config.integration import onboarding_url, parse_integration
+from harness.browser.partner import PartnerFlow, forge_state
 from harness.org_evidence import DatadogOrgEvidence, EmulatorOrgEvidence, OrgApiKey, Since, wait_for_data
-from harness.redact import REDACTOR
-from harness.sites import load_registry
+from core.redact import REDACTOR
+from core.sites import load_registry
 from tests.harness.checkcases import assert_cases_cover, assert_fails_one_line, assert_holds, case_params
 
 SRC = "targets.yaml"
@@ -190,7 +191,7 @@ CASES = {
 
 
 def test_every_integration_check_has_cases():
-    assert_cases_cover(CASES, "harness.checks_integration")
+    assert_cases_cover(CASES, "harness.checks.integration")
 
 
 @pytest.mark.parametrize("name, args, kwargs", case_params(CASES, "pass"))
@@ -301,7 +302,7 @@ def test_wait_for_data_gives_up():
 
 
 def test_section_round_trips_through_a_targets_file():
-    from harness.integration import integration_as_dict
+    from harness.config.integration import integration_as_dict
 
     cfg = parse(client_id=["pub"], login={"fields": {"Email": "a@b.example", "Password": "pw-round-trip-1"}},
                 data={"metric": "acme.up", "tag": "source:acme"}, failure={"text": "Oops"},

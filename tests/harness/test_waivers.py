@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.report import categorize
-from harness.waivers import Waiver, load_waivers, parse_waivers
+from core.errors import ConfigError
+from harness.results.report import categorize
+from harness.results.waivers import Waiver, load_waivers, parse_waivers
 
 pytest_plugins = ["pytester"]
 
@@ -209,7 +209,7 @@ def test_fixed_upstream(target):
 
 @pytest.mark.parametrize("target", TARGETS, ids=[t.name for t in TARGETS])
 def test_unreachable(target):
-    from harness.errors import TargetUnavailable
+    from core.errors import TargetUnavailable
     raise TargetUnavailable("POST https://api.datadoghq.com/oauth2/v1/token: HTTP 503")
 
 

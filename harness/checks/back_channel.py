@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 
-from .checks import CHARACTERIZE, SHOULD, _error_text, check
+from harness.checks.registry import CHARACTERIZE, SHOULD, _error_text, check
 
 DD_BAD_CODE = "Invalid code or code verifier"  # troubleshooting: "OAuth with PKCE"
 DD_MISMATCHING_REDIRECT = "Mismatching redirect URI"  # troubleshooting + FAQ

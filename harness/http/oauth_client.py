@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from .evidence import DatadogHTTP, Exchange
-from .pkce import PKCE
-from .redact import REDACTOR
+from harness.http.exchange import DatadogHTTP, Exchange
+from core.pkce import PKCE
+from core.redact import REDACTOR
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import ConformanceFailure
+from core.errors import ConformanceFailure
 
 MUST, SHOULD, CHARACTERIZE = "MUST", "SHOULD", "CHARACTERIZE"
 HOLDS = "holds"  # what a CHARACTERIZE check whose expectation is met records as its observation

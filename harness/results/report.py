@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, HarnessError
-from harness.redact import REDACTOR
+from core.errors import ConfigError, HarnessError
+from core.redact import REDACTOR
 
 __all__ = [
     "CATEGORIES",
@@ -42,7 +42,7 @@ REPORT_NAME = "Datadog OAuth conformance"
 # Regexes must work both as Java full matches (Allure 2) and JavaScript `RegExp.test`
 # (Allure 3): so `[\s\S]*` instead of DOTALL, no inline flags, no Python-only syntax, and
 # a leading `^` so that a search (JS, Python) is tried at position 0 only (linear time).
-# allure-pytest's message is `excinfo.exconly()`: "harness.errors.LoginFailed: ...",
+# allure-pytest's message is `excinfo.exconly()`: "core.errors.LoginFailed: ...",
 # "Skipped: WAIVED ...", "Failed: ...", "XFAIL reason\n\n...".
 _WAIVED = r"^(?:Skipped: |Failed: |XFAIL )?WAIVED[\s\S]*"
 _LOGIN = r"^[\s\S]*\bLoginFailed\b[\s\S]*"

@@ -1,4 +1,4 @@
-"""The scope catalogue (data in harness/data/scopes.yaml), shared with the emulator.
+"""The scope catalogue (data in core/data/scopes.yaml), shared with the emulator.
 
 For every OAuth scope a partner client may request, the catalogue says what Datadog calls it
 (shown on the consent page), which API routes it opens, and how to prove it lets data flow:
@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import yaml
 
-from .errors import ConfigError
+from core.errors import ConfigError
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "scopes.yaml"
 
@@ -185,7 +185,7 @@ def load_catalogue(path: str | Path | None = None) -> ScopeCatalogue:
 
 @functools.lru_cache(maxsize=1)
 def _default_catalogue() -> ScopeCatalogue:
-    return _load(DEFAULT_PATH, "harness/data/scopes.yaml")
+    return _load(DEFAULT_PATH, "core/data/scopes.yaml")
 
 
 def _load(path: Path, source: str) -> ScopeCatalogue:

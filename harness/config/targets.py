@@ -5,6 +5,7 @@ Everything is validated before a test runs; any problem is one line naming the f
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import io
 import ipaddress
 import os
@@ -18,11 +19,12 @@ import yaml
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-from .errors import ConfigError
-from .integration import DataEvidence, IntegrationConfig, PartnerLogin, parse_integration
-from .network import Network
-from .redact import REDACTOR
-from .sites import Site, SiteRegistry, load_registry
+from core.errors import ConfigError
+from harness.config.integration import IntegrationConfig, parse_integration
+from harness.config.urls import is_loopback_http
+from core.network import Network
+from core.redact import REDACTOR
+from core.sites import Site, SiteRegistry, load_registry
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -95,19 +97,6 @@ class HarnessConfig:
             wanted = {s.upper() for s in sites}
             chosen = [t for t in chosen if t.site.key in wanted]
         return chosen
-
-
-def is_loopback_http(uri: str) -> bool:
-    parts = urlsplit(uri)
-    if parts.scheme != "http":
-        return False
-    host = parts.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _substitute(value, env: dict[str, str], source: str, where: str):
@@ -292,60 +281,11 @@ def load_targets(path: Path, env_file: Path | None = Path(".env"), registry: Sit
     return parse_targets(data, source, load_env(env_file), registry, base_dir=path.parent)
 
 
-# ---- the embedded emulator as the default target -------------------------------------------------
-
-# (site, client kind) -> seed user key: every user kind is exercised (plain, MFA, multi-org)
-EMULATOR_USERS = {("EU1", "test"): "mfa", ("EU1", "published"): "mfa", ("US1", "test"): "multiorg",
-                  ("US1", "published"): "multiorg"}
-EMULATOR_PUBLISHED_SITES = ("US1", "EU1")
-EMULATOR_REDIRECT = "https://integration.example.com/oauth/callback"
+EMBEDDED_SOURCE = "(embedded emulator)"
 
 
-def emulator_targets(state: dict, registry: SiteRegistry | None = None) -> list[Target]:
-    """One target per OAuth site (sandbox org, test client) plus the published client on US1 and EU1."""
-    registry = registry or load_registry()
-    targets = []
-    for site in registry.oauth_sites():
-        s = state["sites"][site.key]
-        sandbox = next(o for o in s["orgs"] if o["key"] == "sandbox")
-        for client in s["clients"]:
-            if client["kind"] == "published" and site.key not in EMULATOR_PUBLISHED_SITES:
-                continue
-            user_key = EMULATOR_USERS.get((site.key, client["kind"]), "developer")
-            user = next(u for u in s["users"] if u["key"] == user_key)
-            name = f"{site.key}-{'sandbox' if client['kind'] == 'test' else 'published'}"
-            for value, label in ((client["secret"], "client_secret"), (user["password"], "password"),
-                                 (user.get("totp_secret"), "totp_secret")):
-                REDACTOR.add(value, label)
-            foreign = [o["name"] for o in s["orgs"] if o["id"] in user["org_ids"] and o["id"] != sandbox["id"]]
-            targets.append(Target(
-                name=name, site=site, org=sandbox["name"], org_id=sandbox["id"], emulated=True,
-                foreign_org=foreign[0] if foreign else None,
-                client=ClientConfig(client["id"], client["secret"], client["kind"], tuple(client["scopes"]),
-                                    client["name"]),
-                redirect_uri=EMULATOR_REDIRECT if EMULATOR_REDIRECT in client["redirect_uris"]
-                else client["redirect_uris"][0],
-                user=UserConfig(user["email"], user["password"], user.get("totp_secret")),
-                integration=emulator_integration(state) if client["kind"] == "test" else None,
-            ))
-    return targets
-
-
-def emulator_integration(state: dict) -> IntegrationConfig | None:
-    """The reference partner app that ships with the emulator (emulator/partner.py), on every site."""
-    partner = state.get("partner")
-    if not partner:
-        return None
-    any_site = next(iter(state["sites"].values()))
-    client = next(c for c in any_site["clients"] if c["key"] == partner["client"])
-    user = partner["users"][0]
-    REDACTOR.add(user["password"], "partner_password")
-    host = partner["host"]
-    return IntegrationConfig(
-        onboarding_url=f"https://{host}/datadog/start", redirect_uri=f"https://{host}/oauth/callback",
-        client_ids=(client["id"],), client_name=client["name"],
-        success_url=rf"^https://{re.escape(host)}/datadog/connected", success_text="Connected to Datadog",
-        failure_text="Could not connect to Datadog",
-        login=PartnerLogin((("Email", user["email"]), ("Password", user["password"])), r"^Sign in$"),
-        # the seed's data contract; 5 s: the app sends before it shows its success page
-        data=DataEvidence(partner["data"]["metric"], partner["data"].get("tag"), 5.0) if partner.get("data") else None)
+def embedded_config(document: dict) -> HarnessConfig:
+    """The embedded emulator's targets file (emulator.start_embedded writes it), parsed like any other."""
+    parsed = parse_targets(document, EMBEDDED_SOURCE, env={})
+    targets = [dataclasses.replace(t, emulated=True) for t in parsed.targets]
+    return dataclasses.replace(parsed, targets=targets, emulated=True)

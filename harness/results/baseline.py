@@ -32,8 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import ConfigError
-from .redact import REDACTOR
+from core.errors import ConfigError
+from core.redact import REDACTOR
 
 SCHEMA = 1
 NEW, UNCHANGED, CHANGED = "new", "unchanged", "changed"

@@ -13,8 +13,8 @@ from typing import Callable
 
 import httpx
 
-from .errors import TargetUnavailable
-from .redact import REDACTOR
+from core.errors import TargetUnavailable
+from core.redact import REDACTOR
 
 _SECRET_JSON_FIELDS = {"access_token": "access_token", "refresh_token": "refresh_token", "key": "api_key"}
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from . import checks
-from .checks import CHARACTERIZE, SHOULD, check
+from harness.checks import registry as checks
+from harness.checks.registry import CHARACTERIZE, SHOULD, check
 
 INVALID_CLIENT_TEXT = "invalid_request - Invalid client_id parameter value"
 MISMATCHING_REDIRECT_TEXT = "invalid_request - Mismatching redirect URI"

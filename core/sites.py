@@ -1,4 +1,4 @@
-"""The Datadog site registry (data in harness/data/sites.yaml), shared with the emulator."""
+"""The Datadog site registry (data in core/data/sites.yaml), shared with the emulator."""
 from __future__ import annotations
 
 import functools
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
+from core.errors import ConfigError
 
 _REQUIRED = ("domain", "web_host", "api_host", "logs_intake_host", "environment", "oauth")
 
@@ -112,8 +112,8 @@ def parse_registry(data: dict, source: str = "sites.yaml") -> SiteRegistry:
 @functools.lru_cache(maxsize=None)
 def load_registry(path: str | None = None) -> SiteRegistry:
     if path is None:
-        text = resources.files("harness").joinpath("data/sites.yaml").read_text()
-        source = "harness/data/sites.yaml"
+        text = resources.files("core").joinpath("data/sites.yaml").read_text()
+        source = "core/data/sites.yaml"
     else:
         text = Path(path).read_text()
         source = path

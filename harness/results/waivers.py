@@ -30,7 +30,7 @@ from typing import Iterable
 
 import yaml
 
-from .errors import ConfigError
+from core.errors import ConfigError
 
 FIELDS = ("test", "reason", "owner", "expires")
 WAIVED_PREFIX = "WAIVED"

@@ -1,6 +1,6 @@
 """Drive Datadog's login, MFA, site picker, org picker and consent pages in a real browser.
 
-Pages are recognised and driven through recipes (harness/data/recipes.yaml: role and label
+Pages are recognised and driven through recipes (harness/browser/recipes.yaml: role and label
 locators), so a changed Datadog page is a data fix. The redirect to the client's redirect URI
 is intercepted in the browser and never fetched: no callback server is needed.
 """
@@ -20,8 +20,8 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .errors import LoginFailed, TargetUnavailable
-from .redact import REDACTOR
+from core.errors import LoginFailed, TargetUnavailable
+from core.redact import REDACTOR
 
 DATADOG_SUFFIXES = ("datadoghq.com", "datadoghq.eu", "ddog-gov.com")
 
@@ -65,7 +65,7 @@ class FlowResult:
 
 @functools.lru_cache(maxsize=None)
 def load_recipes() -> tuple[dict, ...]:
-    data = yaml.safe_load(resources.files("harness").joinpath("data/recipes.yaml").read_text())
+    data = yaml.safe_load(resources.files("harness.browser").joinpath("recipes.yaml").read_text())
     return tuple(data["pages"])
 
 

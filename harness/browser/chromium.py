@@ -1,0 +1,43 @@
+"""Chromium for the harness: the system binary when Playwright has none, the flags that keep it quiet
+on a closed network, and the target's host mapping."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+STABILITY_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync",
+                  # memory: two browsers run at once (client mode and integration mode); contexts are
+                  # sequential, so one renderer and an in-process GPU thread are enough (~140 MB less each)
+                  "--in-process-gpu", "--renderer-process-limit=1",
+                  "--disable-features=Translate,OptimizationHints,MediaRouter"]
+SYSTEM_CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def find_chromium() -> str | None:
+    """None when Playwright's own Chromium is installed (use it); else a system binary."""
+    explicit = os.environ.get("DDOAUTH_CHROMIUM")
+    if explicit:
+        return explicit
+    cache = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH", Path.home() / ".cache/ms-playwright"))
+    if any(cache.glob("chromium-*/chrome-linux*/chrome")):
+        return None
+    for candidate in SYSTEM_CHROMIUM:
+        if Path(candidate).exists():
+            return candidate
+    return shutil.which("chromium")
+
+
+def launch_args(base: dict, network, blocked_rules: list[str]) -> dict:
+    """Chromium launch arguments: the system binary when needed, the target's host mapping, and
+    resolver rules that make some hosts unreachable (checked first)."""
+    args = dict(base)
+    executable = find_chromium()
+    if executable:
+        args["executable_path"] = executable
+    extra = list(args.get("args", [])) + STABILITY_ARGS + network.chromium_args(blocked_rules)
+    if os.geteuid() == 0:
+        extra.append("--no-sandbox")
+    args["args"] = extra
+    return args
