@@ -1,11 +1,12 @@
-// Allure 3 configuration for the ddoauth conformance report (used by harness/report.py).
+// Allure 3 configuration for the ddoauth conformance report (used by harness/results/report.py).
 //
 //   node_modules/.bin/allure generate reports/allure-results --config allurerc.mjs --output reports/allure-report
 //
 // - awesome plugin, one self-contained index.html (opens from file://, no server)
 // - history kept in reports/history.jsonl (trends across runs)
 // - categories come from categories.json in the results directory, which the pytest plugin
-//   fixtures/reporting.py writes from harness/report.py:CATEGORIES (one source of truth).
+//   fixtures/reporting.py writes from harness/results/outcome.py:CATEGORIES (the outcome
+//   classifier's own categories: one source of truth).
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";

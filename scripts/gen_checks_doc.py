@@ -1,24 +1,33 @@
 #!/usr/bin/env python3
-"""Write docs/checks.md from the check registry (`--check`: exit 1 when the file is stale)."""
+"""Write docs/checks.md from the checks, one table per endpoint module (`--check`: exit 1 when the file is stale)."""
 import sys
 from pathlib import Path
 
-import harness.checks.registry  # noqa: F401
-import harness.checks.back_channel  # noqa: F401
-import harness.checks.front_channel  # noqa: F401
-import harness.checks.integration  # noqa: F401
-from harness.checks.registry import REGISTRY
+from harness.checks import MODULES, REGISTRY  # importing the package registers every check
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "checks.md"
 
 
+def _summary(module) -> str:
+    """The first sentence of the module's docstring, on one line."""
+    text = " ".join((module.__doc__ or "").split())
+    first, dot, _ = text.partition(". ")
+    return first + ("." if dot or not first.endswith(".") else "")
+
+
 def render() -> str:
-    lines = ["# Check registry (generated from harness/checks*.py by scripts/gen_checks_doc.py)", "",
+    lines = ["# Checks (generated from harness/checks/ by scripts/gen_checks_doc.py)", "",
+             "One module per endpoint; `import harness.checks` registers them all. A suite passes the check "
+             "object itself: `from harness.checks import token` then `verify(token.token_ok, ex)`.", "",
              "Callers may raise or lower a severity per use (e.g. a Datadog-documented status is MUST where the "
-             "RFC alone would be SHOULD); the suites say why next to each call.", "",
-             "| check | requirement id | default severity | title | source |", "|---|---|---|---|---|"]
-    for name, c in sorted(REGISTRY.items(), key=lambda kv: (kv[1].func.__module__, kv[1].requirement, kv[0])):
-        lines.append(f"| `{name}` | {c.requirement} | {c.severity} | {c.title} | {c.link} |")
+             "RFC alone would be SHOULD); the suites say why next to each call."]
+    for module in MODULES:
+        checks = sorted((c for c in REGISTRY.values() if c.module == module.__name__),
+                        key=lambda c: (c.requirement, c.name))
+        short = module.__name__.rsplit(".", 1)[1]
+        lines += ["", f"## `{short}`: {len(checks)} checks", "", _summary(module), "",
+                  "| check | requirement id | default severity | title | source |", "|---|---|---|---|---|"]
+        lines += [f"| `{short}.{c.name}` | {c.requirement} | {c.severity} | {c.title} | {c.link} |" for c in checks]
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,7 @@ import allure
 import pytest
 
 from fixtures.grants import authorize, complete_grant, oauth_client
+from harness.checks import api, token
 
 pytestmark = [allure.feature("api key"), allure.severity(allure.severity_level.CRITICAL)]
 AK = "api_keys_write"
@@ -38,17 +39,17 @@ def test_marketplace_key_lifecycle(target, shared_grant, http, verify, recorder,
             recorder.warning(f"[DD-TROUBLESHOOT-APIKEY] key name {name!r} lacks 'OAuth Client API Key'")
         headers = {"DD-API-KEY": key, "Content-Type": "application/json"}
         valid = client.api("GET", "/api/v1/validate", None, headers=headers, label="validate API key")
-        verify("api_success", valid, 200, "valid")
+        verify(api.api_success, valid, 200, "valid")
         assert valid.json.get("valid") is True, f"validate answered {valid.json}"
         marker = f"ddoauth-{uuid.uuid4().hex[:12]}"
         now = int(time.time())
         series = {"series": [{"metric": "ddoauth.probe", "type": 3, "points": [{"timestamp": now, "value": 42}],
                               "tags": [f"run:{marker}"]}]}
-        verify("api_success", client.api("POST", "/api/v2/series", None, headers=headers, json=series,
-                                         label="submit metric"), 202)
+        verify(api.api_success, client.api("POST", "/api/v2/series", None, headers=headers, json=series,
+                                           label="submit metric"), 202)
         log = [{"message": f"ddoauth probe {marker}", "service": "ddoauth", "ddtags": f"run:{marker}"}]
-        verify("api_success", client.api("POST", "/api/v2/logs", None, headers=headers, json=log,
-                                         host=f"http-intake.logs.{domain}", label="submit log"), 202)
+        verify(api.api_success, client.api("POST", "/api/v2/logs", None, headers=headers, json=log,
+                                           host=f"http-intake.logs.{domain}", label="submit log"), 202)
         if "timeseries_query" in target.client.scopes:
             points = _poll(lambda: client.api("GET", "/api/v1/query", shared_grant.access_token, params={
                 "from": now - 600, "to": now + 600, "query": f"avg:ddoauth.probe{{run:{marker}}}"}, label="read metric"),
@@ -68,7 +69,7 @@ def test_marketplace_key_lifecycle(target, shared_grant, http, verify, recorder,
             recorder.warning("log arrival not verifiable: the client lacks logs_read_data")
         second = client.api("POST", "/api/v2/api_keys/marketplace", shared_grant.access_token, label="create again")
         # "Only one API key can exist per Datadog organization" (Datadog docs)
-        verify("oauth_error", second, 409, text="already exists")
+        verify(token.oauth_error, second, 409, text="already exists")
     finally:
         if emulator_control is not None:
             emulator_control.call("DELETE", f"api-keys/{key_id}")
@@ -107,4 +108,4 @@ def test_marketplace_key_needs_api_keys_write(target, browser_sessions, http, ve
     grant = complete_grant(http, auth)
     client = oauth_client(http, target, auth.domain)
     ex = client.api("POST", "/api/v2/api_keys/marketplace", grant.access_token, label="create without scope")
-    verify("api_forbidden", ex)
+    verify(api.api_forbidden, ex)

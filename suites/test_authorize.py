@@ -3,6 +3,8 @@ import allure
 import pytest
 
 from fixtures.grants import authorize, oauth_client
+from fixtures.keys import CONSENT_SCOPES_PROPERTY
+from harness.checks import api, authorization, token
 from suites.probes import identity_probe
 
 pytestmark = [allure.feature("authorize"), allure.severity(allure.severity_level.CRITICAL), pytest.mark.browser]
@@ -11,29 +13,29 @@ pytestmark = [allure.feature("authorize"), allure.severity(allure.severity_level
 @allure.story("consent page")
 def test_consent_lists_exactly_the_client_scopes(target, shared_grant, verify, request):
     flow = shared_grant.authorization.flow
-    verify("flow_reached_callback", flow)
+    verify(authorization.flow_reached_callback, flow)
     if flow.consent_scopes is not None:  # the pre-publication gate compares them with oauth_clients.json
-        request.node.user_properties.append(("ddoauth_consent_scopes", " ".join(flow.consent_scopes)))
-    verify("consent_scopes_exact", flow.consent_scopes, target.client.scopes)
-    verify("redirect_not_307", flow.callback_redirect_status)
+        request.node.user_properties.append((CONSENT_SCOPES_PROPERTY, " ".join(flow.consent_scopes)))
+    verify(authorization.consent_scopes_exact, flow.consent_scopes, target.client.scopes)
+    verify(authorization.redirect_not_307, flow.callback_redirect_status)
 
 
 @allure.story("consent page")
 def test_consent_page_headers(target, shared_grant, verify):
     headers = shared_grant.authorization.flow.consent_headers
-    verify("consent_not_frameable", headers)
-    verify("consent_no_store", headers)
+    verify(authorization.consent_not_frameable, headers)
+    verify(authorization.consent_no_store, headers)
 
 
 @allure.story("callback")
 def test_callback_parameters(target, shared_grant, verify):
     auth = shared_grant.authorization
-    verify("flow_reached_callback", auth.flow)
-    verify("state_echoed", auth.callback, auth.state)
-    verify("callback_domain", auth.callback, target.site.domain)
-    verify("callback_org_params", auth.callback)
-    verify("no_token_in_callback", auth.callback)
-    verify("callback_no_duplicates", auth.flow.callback_pairs)
+    verify(authorization.flow_reached_callback, auth.flow)
+    verify(authorization.state_echoed, auth.callback, auth.state)
+    verify(authorization.callback_domain, auth.callback, target.site.domain)
+    verify(authorization.callback_org_params, auth.callback)
+    verify(authorization.no_token_in_callback, auth.callback)
+    verify(authorization.callback_no_duplicates, auth.flow.callback_pairs)
     allure.dynamic.parameter("callback keys", ",".join(sorted(auth.callback)), excluded=True)
 
 
@@ -46,12 +48,12 @@ def test_region_switch_follows_callback_domain(region_pair, browser_sessions, ht
     assert "site_picker" in auth.flow.page_names(), (
         "[DD-OAUTH-REGION] a flow started on US1 without a session offered no site picker "
         f"(pages: {' -> '.join(auth.flow.page_names())}); Datadog documents that users can select their region")
-    verify("flow_reached_callback", auth.flow)
-    verify("callback_domain", auth.callback, other.site.domain)
+    verify(authorization.flow_reached_callback, auth.flow)
+    verify(authorization.callback_domain, auth.callback, other.site.domain)
     client = oauth_client(http, other, auth.domain)  # token and API host follow the callback's domain
     ex = client.exchange_code(auth.code, start.redirect_uri, auth.pkce.verifier)
-    verify("token_ok", ex)
+    verify(token.token_ok, ex)
     probe = identity_probe(other)
     if probe is not None:  # the grant lives in the chosen region, not on US1 where the flow started
-        verify("api_success", probe(client, ex.json["access_token"]))
-        verify("api_forbidden", probe(oauth_client(http, start, start.site.domain), ex.json["access_token"]))
+        verify(api.api_success, probe(client, ex.json["access_token"]))
+        verify(api.api_forbidden, probe(oauth_client(http, start, start.site.domain), ex.json["access_token"]))

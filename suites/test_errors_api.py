@@ -5,9 +5,9 @@ from __future__ import annotations
 import allure
 import pytest
 
-import harness.checks.back_channel  # noqa: F401  (registers the back-channel checks)
 from fixtures.grants import oauth_client
-from harness.checks.back_channel import DD_SUBDOMAIN_ADVICE
+from harness.checks import api
+from harness.checks.api import DD_SUBDOMAIN_ADVICE
 from core.errors import TargetUnavailable
 from core.scopes import load_catalogue
 from suites.probes import identity_probe, read_probe
@@ -48,7 +48,7 @@ def _absent_scope_probe(target):
 
 
 def _other_site_target(request, target):
-    for other in request.config._ddoauth_targets:
+    for other in request.getfixturevalue("selected_targets"):
         if other.site.key != target.site.key and identity_probe(other) is not None:
             return other
     pytest.skip("no target on another site is configured: cannot present a foreign site's token")
@@ -62,7 +62,7 @@ def test_forbidden_variants(variant, target, request, shared_grant, fresh_grant,
         pytest.skip("no read scope with a known probe: a refusal could not be told from a broken endpoint")
     client = oauth_client(http, target, shared_grant.authorization.domain)
     # control: the same call with the shared grant's token works, so a refusal below is about the credential
-    verify("api_success", probe(client, shared_grant.access_token))
+    verify(api.api_success, probe(client, shared_grant.access_token))
     allow_401 = False
     if variant == "no_token":
         ex = probe(client, None)
@@ -71,7 +71,7 @@ def test_forbidden_variants(variant, target, request, shared_grant, fresh_grant,
     elif variant == "revoked_token":
         grant = fresh_grant()
         own = oauth_client(http, target, grant.authorization.domain)
-        verify("api_success", probe(own, grant.access_token))
+        verify(api.api_success, probe(own, grant.access_token))
         revoked = own.revoke(grant.access_token, "access_token")
         assert revoked.status == 200, f"[RFC7009-2.2] revoke answered {revoked.status}"
         ex = probe(own, grant.access_token)
@@ -91,15 +91,15 @@ def test_forbidden_variants(variant, target, request, shared_grant, fresh_grant,
         allure.dynamic.parameter("token from", other.name)
         other_grant = request.getfixturevalue("shared_grants").of(other)
         other_probe = identity_probe(other)
-        verify("api_success", other_probe(oauth_client(http, other, other_grant.authorization.domain),
-                                          other_grant.access_token))  # control: valid at home
+        verify(api.api_success, other_probe(oauth_client(http, other, other_grant.authorization.domain),
+                                            other_grant.access_token))  # control: valid at home
         ex = other_probe(client, other_grant.access_token)
     elif variant == "app_key_header":
         token = shared_grant.access_token
         ex = probe(_HeaderOnly(client, {"DD-API-KEY": token, "DD-APPLICATION-KEY": token}), None)
     else:  # pragma: no cover
         raise AssertionError(variant)
-    verify("api_forbidden_documented", ex, allow_401=allow_401)
+    verify(api.api_forbidden_documented, ex, allow_401=allow_401)
 
 
 @allure.story("API host")
@@ -111,7 +111,7 @@ def test_subdomain_api_host_fails_tls(target, http, verify):
         outcome = client.api("GET", "/api/v2/users/me", None, host=host, label="API host with a subdomain")
     except TargetUnavailable as exc:
         outcome = exc
-    verify("subdomain_host_tls_failure", outcome)
+    verify(api.subdomain_host_tls_failure, outcome)
     allure.attach(f"GET https://{host}/api/v2/users/me\n-> {outcome}\n\n{DD_SUBDOMAIN_ADVICE}",
                   name="subdomain in the API host: documented explanation",
                   attachment_type=allure.attachment_type.TEXT)

@@ -15,7 +15,9 @@ import allure
 import pytest
 
 from fixtures.grants import authorize, exchange, new_state, oauth_client
-from harness.checks.front_channel import describe_flow  # importing the module registers the front-channel checks
+from harness.checks import authorization
+from harness.checks.authorization import describe_flow
+from harness.checks.registry import Check
 from harness.config.targets import Target, is_loopback_http
 from core.pkce import PKCE
 from core.scopes import load_catalogue
@@ -120,17 +122,17 @@ def record_form(flow) -> None:
     allure.dynamic.parameter("outcome", describe_flow(flow), excluded=True)
 
 
-def verify_refused(verify, flow, target: Target, check_name: str, expected_errors: tuple[str, ...] = ()) -> None:
-    """A refused request: the named check, the form recorded, any redirect only to the registered
+def verify_refused(verify, flow, target: Target, check: Check, expected_errors: tuple[str, ...] = ()) -> None:
+    """A refused request: the given check, the form recorded, any redirect only to the registered
     URI, and an error redirect in the RFC's shape."""
     record_form(flow)
-    verify(check_name, flow)
-    verify("refusal_form", flow)
-    verify("callback_at_registered_uri", flow, target.redirect_uri)
+    verify(check, flow)
+    verify(authorization.refusal_form, flow)
+    verify(authorization.callback_at_registered_uri, flow, target.redirect_uri)
     if flow.outcome == "callback" and "error" in flow.callback:
-        verify("redirect_error_code_valid", flow.callback)
+        verify(authorization.redirect_error_code_valid, flow.callback)
         if expected_errors:
-            verify("redirect_error_is", flow.callback, expected_errors)
+            verify(authorization.redirect_error_is, flow.callback, expected_errors)
 
 
 # ---- client_id ----------------------------------------------------------------------------------
@@ -140,9 +142,9 @@ def test_unknown_client_id_shows_error_page(target, browser_sessions, documents,
     url = request_url(target, new_state(), PKCE.generate(), replace={"client_id": UNKNOWN_CLIENT_ID})
     flow = authorize(browser_sessions, target, url=url, context_factory=documents.factory).flow
     record_form(flow)
-    verify("invalid_client_not_redirected", flow)
-    verify("error_page_invalid_client", flow)
-    verify("error_page_status", documents.status("/oauth2/"))
+    verify(authorization.invalid_client_not_redirected, flow)
+    verify(authorization.error_page_invalid_client, flow)
+    verify(authorization.error_page_status, documents.status("/oauth2/"))
 
 
 @allure.story("invalid client_id")
@@ -156,9 +158,9 @@ def test_test_client_refused_outside_sandbox_org(target, browser_sessions, docum
     foreign = dataclasses.replace(target, org=target.foreign_org)
     flow = authorize(browser_sessions, foreign, context_factory=documents.factory).flow
     record_form(flow)
-    verify("invalid_client_not_redirected", flow)
-    verify("error_page_invalid_client", flow)
-    verify("error_page_status", documents.status("/oauth2/"))
+    verify(authorization.invalid_client_not_redirected, flow)
+    verify(authorization.error_page_invalid_client, flow)
+    verify(authorization.error_page_status, documents.status("/oauth2/"))
 
 
 @allure.story("published client")
@@ -170,8 +172,8 @@ def test_published_client_works_from_any_org(target, browser_sessions, verify):
     foreign = dataclasses.replace(target, org=target.foreign_org)
     flow = authorize(browser_sessions, foreign).flow
     record_form(flow)
-    verify("published_client_any_org", flow, target.foreign_org)
-    verify("callback_at_registered_uri", flow, target.redirect_uri)
+    verify(authorization.published_client_any_org, flow, target.foreign_org)
+    verify(authorization.callback_at_registered_uri, flow, target.redirect_uri)
 
 
 # ---- redirect_uri -------------------------------------------------------------------------------
@@ -187,10 +189,10 @@ def test_redirect_uri_mismatch_shows_error_page(target, variant, browser_session
     url = request_url(target, new_state(), PKCE.generate(), replace={"redirect_uri": altered})
     flow = authorize(browser_sessions, target, url=url, context_factory=documents.factory).flow
     record_form(flow)
-    verify("callback_at_registered_uri", flow, target.redirect_uri)
-    verify("altered_redirect_no_code", flow)
-    verify("error_page_mismatching_redirect", flow)
-    verify("error_page_status", documents.status("/oauth2/"))
+    verify(authorization.callback_at_registered_uri, flow, target.redirect_uri)
+    verify(authorization.altered_redirect_no_code, flow)
+    verify(authorization.error_page_mismatching_redirect, flow)
+    verify(authorization.error_page_status, documents.status("/oauth2/"))
 
 
 # ---- PKCE ---------------------------------------------------------------------------------------
@@ -198,13 +200,13 @@ def test_redirect_uri_mismatch_shows_error_page(target, variant, browser_session
 @allure.story("PKCE")
 def test_pkce_plain_refused(target, browser_sessions, verify):
     auth = authorize(browser_sessions, target, pkce=PKCE.plain())
-    verify_refused(verify, auth.flow, target, "pkce_plain_refused", ("invalid_request",))
+    verify_refused(verify, auth.flow, target, authorization.pkce_plain_refused, ("invalid_request",))
 
 
 @allure.story("PKCE")
 def test_pkce_challenge_required(target, browser_sessions, verify):
     flow = authorize(browser_sessions, target, url=request_url(target, new_state(), None)).flow
-    verify_refused(verify, flow, target, "pkce_challenge_required", ("invalid_request",))
+    verify_refused(verify, flow, target, authorization.pkce_challenge_required, ("invalid_request",))
 
 
 @allure.story("PKCE")
@@ -213,7 +215,7 @@ def test_pkce_challenge_length_refused(target, length, browser_sessions, verify)
     pkce = PKCE.with_challenge_length(length)
     assert len(pkce.challenge) == length
     auth = authorize(browser_sessions, target, pkce=pkce)
-    verify_refused(verify, auth.flow, target, "pkce_challenge_length_refused", ("invalid_request",))
+    verify_refused(verify, auth.flow, target, authorization.pkce_challenge_length_refused, ("invalid_request",))
 
 
 # ---- consent decision and state ----------------------------------------------------------------
@@ -222,10 +224,10 @@ def test_pkce_challenge_length_refused(target, length, browser_sessions, verify)
 def test_deny_returns_access_denied(target, browser_sessions, verify):
     auth = authorize(browser_sessions, target, decision="deny")
     record_form(auth.flow)
-    verify("deny_access_denied", auth.flow)
-    verify("callback_at_registered_uri", auth.flow, target.redirect_uri)
-    verify("state_echoed_on_error", auth.callback, auth.state)
-    verify("redirect_error_code_valid", auth.callback)
+    verify(authorization.deny_access_denied, auth.flow)
+    verify(authorization.callback_at_registered_uri, auth.flow, target.redirect_uri)
+    verify(authorization.state_echoed_on_error, auth.callback, auth.state)
+    verify(authorization.redirect_error_code_valid, auth.callback)
 
 
 @allure.story("state")
@@ -233,11 +235,11 @@ def test_state_echoed_on_error(target, browser_sessions, verify):
     state = new_state()
     url = request_url(target, state, PKCE.generate(), replace={"response_type": "ddoauth_unsupported"})
     flow = authorize(browser_sessions, target, url=url, state=state).flow
-    verify_refused(verify, flow, target, "response_type_refused", ("unsupported_response_type",))
+    verify_refused(verify, flow, target, authorization.response_type_refused, ("unsupported_response_type",))
     if flow.outcome != "callback":
         pytest.skip(f"no error redirect to check state on ({describe_flow(flow)}); "
                     "test_deny_returns_access_denied checks state on the deny redirect")
-    verify("state_echoed_on_error", flow.callback, state)
+    verify(authorization.state_echoed_on_error, flow.callback, state)
 
 
 # ---- request parameters --------------------------------------------------------------------------
@@ -248,8 +250,8 @@ def test_unknown_parameter_ignored(target, browser_sessions, verify):
     url = request_url(target, state, PKCE.generate(), extra=[("ddoauth_unknown_parameter", "ignore me")])
     flow = authorize(browser_sessions, target, url=url, state=state).flow
     record_form(flow)
-    verify("unknown_parameter_ignored", flow)
-    verify("state_echoed", flow.callback, state)
+    verify(authorization.unknown_parameter_ignored, flow)
+    verify(authorization.state_echoed, flow.callback, state)
 
 
 @allure.story("request parameters")
@@ -262,7 +264,7 @@ def test_duplicate_parameter_refused(target, parameter, browser_sessions, verify
     url = request_url(target, new_state(), PKCE.generate(), extra=[(parameter, second)])
     assert [k for k, _ in parse_qsl(urlsplit(url).query)].count(parameter) == 2
     flow = authorize(browser_sessions, target, url=url).flow
-    verify_refused(verify, flow, target, "duplicate_parameter_refused", ("invalid_request",))
+    verify_refused(verify, flow, target, authorization.duplicate_parameter_refused, ("invalid_request",))
 
 
 @allure.story("response_type")
@@ -275,8 +277,8 @@ def test_response_type_refused(target, response_type, browser_sessions, verify):
         url = request_url(target, new_state(), PKCE.generate(), replace={"response_type": response_type})
         expected = ("unsupported_response_type", "unauthorized_client")
     flow = authorize(browser_sessions, target, url=url).flow
-    verify("no_token_in_any_url", flow)
-    verify_refused(verify, flow, target, "response_type_refused", expected)
+    verify(authorization.no_token_in_any_url, flow)
+    verify_refused(verify, flow, target, authorization.response_type_refused, expected)
 
 
 # ---- scope ----------------------------------------------------------------------------------------
@@ -309,11 +311,11 @@ def test_unknown_scope_refused(target, browser_sessions, http, verify):
         token_scope = body.get("scope")
         if body.get("refresh_token"):
             oauth_client(http, target, auth.domain).revoke(body["refresh_token"], "refresh_token")
-    verify("unknown_scope_not_granted", flow.consent_scopes, token_scope, extra_scope)
-    verify("unknown_scope_refusal_form", flow)
-    verify("callback_at_registered_uri", flow, target.redirect_uri)
+    verify(authorization.unknown_scope_not_granted, flow.consent_scopes, token_scope, extra_scope)
+    verify(authorization.unknown_scope_refusal_form, flow)
+    verify(authorization.callback_at_registered_uri, flow, target.redirect_uri)
     if flow.outcome == "callback" and "error" in flow.callback:
-        verify("redirect_error_code_valid", flow.callback)
+        verify(authorization.redirect_error_code_valid, flow.callback)
 
 
 # ---- login page ----------------------------------------------------------------------------------
@@ -326,5 +328,5 @@ def test_login_page_headers(target, browser_sessions, documents, verify):
                      context_factory=documents.factory).flow
     assert flow.page_names()[-1:] == ["login"], f"the login page was not reached: {describe_flow(flow)}"
     headers = documents.headers("/account/login")
-    verify("login_page_not_frameable", headers)
-    verify("login_page_no_store", headers)
+    verify(authorization.login_page_not_frameable, headers)
+    verify(authorization.login_page_no_store, headers)

@@ -12,10 +12,10 @@ import time
 import allure
 import pytest
 
-import harness.checks.back_channel  # noqa: F401  (registers the back-channel checks)
 from fixtures.grants import authorize, exchange, oauth_client
+from harness.checks import api, authorization, refresh, revoke, token
 from harness.checks.registry import CHARACTERIZE, MUST, SHOULD
-from harness.checks.back_channel import error_body_kind
+from harness.checks.token import error_body_kind
 from harness.http.exchange import DatadogHTTP
 from core.network import make_client
 from core.pkce import PKCE
@@ -33,13 +33,13 @@ WRONG_SECRET = "ddoauth-wrong-client-secret"
 
 def _consent(browser_sessions, target, verify):
     auth = authorize(browser_sessions, target)
-    verify("flow_reached_callback", auth.flow)
+    verify(authorization.flow_reached_callback, auth.flow)
     return auth
 
 
 def _peer_on_site(request, target):
     """Another configured client on the same site (e.g. US1-published beside US1-sandbox), or skip."""
-    for other in request.config._ddoauth_targets:
+    for other in request.getfixturevalue("selected_targets"):
         if other.site.key == target.site.key and other.client.id != target.client.id:
             return other
     pytest.skip(f"no second client configured on {target.site.key}: cannot present a foreign client")
@@ -97,8 +97,8 @@ def test_wrong_verifier_refused(target, browser_sessions, http, verify, recorder
     client = _negative_client(http, target, auth.domain)
     ex = client.exchange_code(auth.code, target.redirect_uri, PKCE.generate().verifier)
     then = _refused(http, auth, ex, recorder, "DD-PKCE-CODE-AFTER-WRONG-VERIFIER")
-    verify("pkce_verifier_refused", ex)
-    verify("dd_invalid_code_text", ex)
+    verify(token.pkce_verifier_refused, ex)
+    verify(token.dd_invalid_code_text, ex)
     then()
 
 
@@ -108,8 +108,8 @@ def test_missing_verifier_refused(target, browser_sessions, http, verify, record
     client = _negative_client(http, target, auth.domain)
     ex = client.exchange_code(auth.code, target.redirect_uri, None)
     then = _refused(http, auth, ex, recorder, "DD-PKCE-CODE-AFTER-MISSING-VERIFIER")
-    verify("pkce_verifier_refused", ex, missing=True)
-    verify("dd_invalid_code_text", ex)
+    verify(token.pkce_verifier_refused, ex, missing=True)
+    verify(token.dd_invalid_code_text, ex)
     then()
 
 
@@ -121,7 +121,7 @@ def test_wrong_content_type_refused(target, browser_sessions, http, verify, reco
     ex = client.exchange_code(auth.code, target.redirect_uri, auth.pkce.verifier,
                               content_type="text/plain")  # the form body, labelled text/plain
     then = _refused(http, auth, ex, recorder, "DD-PKCE-CODE-AFTER-WRONG-CONTENT-TYPE")
-    verify("dd_invalid_code_text", ex)
+    verify(token.dd_invalid_code_text, ex)
     then()
 
 
@@ -132,15 +132,15 @@ def test_code_is_single_use(target, browser_sessions, http, verify):
     auth = _consent(browser_sessions, target, verify)
     client = oauth_client(http, target, auth.domain)
     first = exchange(http, auth)
-    verify("token_ok", first)
+    verify(token.token_ok, first)
     tokens = first.json
     replay = exchange(http, auth)
-    verify("code_replay_refused", replay)
-    verify("dd_invalid_code_text", replay, severity=SHOULD)  # the docs quote the text for PKCE failures only
+    verify(token.code_replay_refused, replay)
+    verify(token.dd_invalid_code_text, replay, severity=SHOULD)  # the docs quote the text for PKCE failures only
     probe = identity_probe(target)
     if probe is not None:
-        verify("replayed_code_tokens_revoked", probe(client, tokens["access_token"]))
-    verify("replayed_code_tokens_revoked", client.refresh(tokens["refresh_token"]), "refresh token")
+        verify(token.replayed_code_tokens_revoked, probe(client, tokens["access_token"]))
+    verify(token.replayed_code_tokens_revoked, client.refresh(tokens["refresh_token"]), "refresh token")
 
 
 @allure.story("authorization code")
@@ -177,9 +177,9 @@ def test_concurrent_redemption_one_wins(target, browser_sessions, network, verif
             raise TimeoutError("a concurrent redemption never finished")
     for i, r in enumerate(results):
         _attach(r, f"token: concurrent redemption {i + 1}")
-    verify("single_concurrent_winner", [r.status for r in results])
+    verify(token.single_concurrent_winner, [r.status for r in results])
     for loser in (r for r in results if r.status != 200):
-        verify("code_replay_refused", loser)
+        verify(token.code_replay_refused, loser)
 
 
 @allure.story("authorization code")
@@ -190,7 +190,7 @@ def test_code_bound_to_client(target, request, browser_sessions, http, verify, r
     foreign = _negative_client(http, peer, auth.domain)
     ex = foreign.exchange_code(auth.code, target.redirect_uri, auth.pkce.verifier)
     then = _refused(http, auth, ex, recorder, "DD-CODE-AFTER-FOREIGN-CLIENT")
-    verify("code_bound_to_client", ex)
+    verify(token.code_bound_to_client, ex)
     then()
 
 
@@ -202,9 +202,9 @@ def test_code_bound_to_redirect_uri(variant, target, browser_sessions, http, ver
     uri = None if variant == "missing" else target.redirect_uri.rstrip("/") + "/ddoauth-elsewhere"
     ex = client.exchange_code(auth.code, uri, auth.pkce.verifier)
     then = _refused(http, auth, ex, recorder, f"DD-CODE-AFTER-{variant.upper()}-REDIRECT-URI")
-    verify("code_bound_to_redirect_uri", ex)
+    verify(token.code_bound_to_redirect_uri, ex)
     # Datadog documents the text for a different URI; a missing one may read "Missing redirect URI"
-    verify("dd_mismatching_redirect_text", ex, severity=MUST if variant == "different" else SHOULD)
+    verify(token.dd_mismatching_redirect_text, ex, severity=MUST if variant == "different" else SHOULD)
     then()
 
 
@@ -216,8 +216,8 @@ def test_missing_client_secret_is_401(target, browser_sessions, http, verify, re
     client = _negative_client(http, target, auth.domain)
     ex = client.exchange_code(auth.code, target.redirect_uri, auth.pkce.verifier, include_secret=False)
     then = _refused(http, auth, ex, recorder, "DD-CODE-AFTER-MISSING-SECRET")
-    verify("missing_secret_is_401", ex)
-    verify("client_auth_refused", ex, severity=SHOULD)  # Datadog documents the status only
+    verify(token.missing_secret_is_401, ex)
+    verify(token.client_auth_refused, ex, severity=SHOULD)  # Datadog documents the status only
     then()
 
 
@@ -227,8 +227,8 @@ def test_wrong_client_secret_is_401(target, browser_sessions, http, verify, reco
     client = _negative_client(http, target, auth.domain)
     ex = client.exchange_code(auth.code, target.redirect_uri, auth.pkce.verifier, secret=WRONG_SECRET)
     then = _refused(http, auth, ex, recorder, "DD-CODE-AFTER-WRONG-SECRET")
-    verify("client_auth_refused", ex)
-    verify("client_auth_401", ex)
+    verify(token.client_auth_refused, ex)
+    verify(token.client_auth_401, ex)
     then()
 
 
@@ -248,21 +248,21 @@ def test_error_body_shape(target, http, verify, recorder):
         "invalid_client": client.exchange_code(BOGUS_CODE, target.redirect_uri, verifier,
                                                secret=WRONG_SECRET),
     }
-    verify("unsupported_grant_type_refused", answers["unsupported_grant_type"])
+    verify(token.unsupported_grant_type_refused, answers["unsupported_grant_type"])
     kinds = {}
     for case, ex in answers.items():
         kinds[case] = error_body_kind(ex)
         recorder.observe(f"DD-TOKEN-ERROR-BODY-{case.upper().replace('_', '-')}",
                          f"{ex.status} {kinds[case]}")
-        verify("error_body_well_formed", ex)
-    verify("error_shape_consistent", kinds)
+        verify(token.error_body_well_formed, ex)
+    verify(token.error_shape_consistent, kinds)
 
 
 @allure.story("token quality")
 def test_token_entropy(target, shared_grant, verify):
-    verify("token_entropy", shared_grant.access_token, "access token")
-    verify("token_entropy", shared_grant.refresh_token, "refresh token")
-    verify("token_entropy", shared_grant.authorization.code, "authorization code")
+    verify(token.token_entropy, shared_grant.access_token, "access token")
+    verify(token.token_entropy, shared_grant.refresh_token, "refresh token")
+    verify(token.token_entropy, shared_grant.authorization.code, "authorization code")
 
 
 # ---- refresh grant -------------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ def test_refresh_bound_to_client(target, request, fresh_grant, http, verify, rec
     allure.dynamic.parameter("foreign client", peer.name)
     grant = fresh_grant()
     foreign = oauth_client(http, peer, grant.authorization.domain)
-    verify("refresh_bound_to_client", foreign.refresh(grant.refresh_token))
+    verify(refresh.refresh_bound_to_client, foreign.refresh(grant.refresh_token))
     own = oauth_client(http, target, grant.authorization.domain).refresh(grant.refresh_token)
     recorder.observe("DD-REFRESH-AFTER-FOREIGN-CLIENT", f"its own client refreshes with status {own.status}")
 
@@ -283,8 +283,8 @@ def test_refresh_without_client_auth_refused(target, fresh_grant, http, verify):
     grant = fresh_grant()
     client = oauth_client(http, target, grant.authorization.domain)
     ex = client.refresh(grant.refresh_token, include_secret=False)
-    verify("refresh_needs_client_auth", ex)
-    verify("missing_secret_is_401", ex)
+    verify(refresh.refresh_needs_client_auth, ex)
+    verify(token.missing_secret_is_401, ex)
 
 
 def _scope_not_granted(target) -> str:
@@ -305,12 +305,12 @@ def test_refresh_scope_escalation_refused(target, fresh_grant, http, verify, rec
     grant = fresh_grant()
     client = oauth_client(http, target, grant.authorization.domain)
     ex = client.refresh(grant.refresh_token, scope=" ".join([*target.client.scopes, extra]))
-    verify("refresh_scope_not_escalated", ex, extra)
+    verify(refresh.refresh_scope_not_escalated, ex, extra)
     recorder.observe("DD-REFRESH-SCOPE-ESCALATION",
                      "refused" if ex.status != 200 else "served with the original scope (extra ignored)")
     probe = read_probe(extra)
     if ex.status == 200 and probe is not None and isinstance(ex.json, dict) and ex.json.get("access_token"):
-        verify("api_forbidden_documented", probe(client, ex.json["access_token"]))
+        verify(api.api_forbidden_documented, probe(client, ex.json["access_token"]))
 
 
 # ---- revocation ----------------------------------------------------------------------------------------
@@ -319,12 +319,12 @@ def test_refresh_scope_escalation_refused(target, fresh_grant, http, verify, rec
 def test_revoke_with_bad_client_credentials_refused(target, fresh_grant, http, verify):
     grant = fresh_grant()
     client = oauth_client(http, target, grant.authorization.domain)
-    verify("revoke_bad_client_refused", client.revoke(grant.access_token, "access_token",
-                                                      secret=WRONG_SECRET))
-    verify("revoke_bad_client_refused", client.revoke(grant.access_token, "access_token", include_secret=False))
+    verify(revoke.revoke_bad_client_refused, client.revoke(grant.access_token, "access_token",
+                                                           secret=WRONG_SECRET))
+    verify(revoke.revoke_bad_client_refused, client.revoke(grant.access_token, "access_token", include_secret=False))
     probe = identity_probe(target)
     if probe is not None:
-        verify("token_still_valid", probe(client, grant.access_token))
+        verify(revoke.token_still_valid, probe(client, grant.access_token))
 
 
 @allure.story("revocation")
@@ -334,12 +334,12 @@ def test_revoke_foreign_token_keeps_it_valid(target, request, fresh_grant, http,
     grant = fresh_grant()
     domain = grant.authorization.domain
     foreign, own = oauth_client(http, peer, domain), oauth_client(http, target, domain)
-    verify("revoke_foreign_refused", foreign.revoke(grant.access_token, "access_token"))
-    verify("revoke_foreign_refused", foreign.revoke(grant.refresh_token, "refresh_token"))
+    verify(revoke.revoke_foreign_refused, foreign.revoke(grant.access_token, "access_token"))
+    verify(revoke.revoke_foreign_refused, foreign.revoke(grant.refresh_token, "refresh_token"))
     probe = identity_probe(target)
     if probe is not None:
-        verify("token_still_valid", probe(own, grant.access_token))
-    verify("token_still_valid", own.refresh(grant.refresh_token))
+        verify(revoke.token_still_valid, probe(own, grant.access_token))
+    verify(revoke.token_still_valid, own.refresh(grant.refresh_token))
 
 
 # ---- code expiry: last, it moves the emulator's clock for a moment ------------------------------------
@@ -359,9 +359,9 @@ def test_code_expires(target, browser_sessions, http, verify, recorder, emulator
             ex = exchange(http, auth)
         finally:
             emulator_control.call("POST", "clock", {"advance": -(CODE_LIFETIME + 1)})
-        verify("expired_code_refused", ex)
+        verify(token.expired_code_refused, ex)
     else:
         time.sleep(CODE_LIFETIME + 60)
         ex = exchange(http, auth)
         recorder.observe("DD-CODE-LIFETIME", f"a code redeemed after {CODE_LIFETIME + 60} s: {ex.status}")
-        verify("expired_code_refused", ex, severity=CHARACTERIZE)  # Datadog documents no lifetime
+        verify(token.expired_code_refused, ex, severity=CHARACTERIZE)  # Datadog documents no lifetime

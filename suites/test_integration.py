@@ -13,7 +13,7 @@ import secrets
 import allure
 import pytest
 
-import harness.checks.integration  # noqa: F401  (registers the integration checks)
+from harness.checks import authorization, integration
 from harness.config.integration import onboarding_url
 from harness.browser.partner import forge_state
 from harness.org_evidence import Since, wait_for_data
@@ -29,10 +29,10 @@ def _mark(org_evidence) -> Since | None:
 def _front_channel(verify, flow, target, on_site: bool = True) -> None:
     integ = target.integration
     if on_site:
-        verify("partner_starts_on_site", flow, target.site.web_host)
-    verify("partner_authorize_request", flow, integ.client_ids, integ.redirect_uri)
-    verify("partner_uses_pkce", flow)
-    verify("partner_sends_state", flow)
+        verify(integration.partner_starts_on_site, flow, target.site.web_host)
+    verify(integration.partner_authorize_request, flow, integ.client_ids, integ.redirect_uri)
+    verify(integration.partner_uses_pkce, flow)
+    verify(integration.partner_sends_state, flow)
 
 
 def _datadog_side(verify, recorder, target, org_evidence, since: Since | None) -> None:
@@ -43,14 +43,14 @@ def _datadog_side(verify, recorder, target, org_evidence, since: Since | None) -
                          "(an org API key and application key) to the target")
         return
     with allure.step(f"Datadog's side ({org_evidence.source})"):
-        verify("token_exchange_host", org_evidence.token_hosts(integ.client_ids, since), target.site.api_host)
+        verify(integration.token_exchange_host, org_evidence.token_hosts(integ.client_ids, since), target.site.api_host)
         prefix = integ.api_key_prefix()
         if prefix:
-            verify("partner_api_key_present", org_evidence.api_keys(target, prefix), prefix, target.site.key)
+            verify(integration.partner_api_key_present, org_evidence.api_keys(target, prefix), prefix, target.site.key)
         if integ.data:
             points, waited = wait_for_data(org_evidence, target, integ.data.metric, integ.data.tag, since,
                                            integ.data.wait_s)
-            verify("partner_data_arrived", points, integ.data.metric, target.site.key, waited)
+            verify(integration.partner_data_arrived, points, integ.data.metric, target.site.key, waited)
 
 
 @allure.story("tile start")
@@ -62,8 +62,8 @@ def test_tile_start(target, partner_session, partner_keys, org_evidence, verify,
                                  title=f"open the onboarding URL with site={target.site.web_origin} "
                                        f"domain={target.site.domain}")
     _front_channel(verify, flow, target)
-    verify("callback_reached_partner", flow, integ.redirect_uri)
-    verify("partner_reached_success", flow)
+    verify(integration.callback_reached_partner, flow, integ.redirect_uri)
+    verify(integration.partner_reached_success, flow)
     _datadog_side(verify, recorder, target, org_evidence, since)
 
 
@@ -76,8 +76,8 @@ def test_partner_start_follows_domain(target, partner_session, partner_keys, org
     flow = partner_session().run(integ.onboarding_url, title="open the onboarding URL without parameters")
     allure.dynamic.parameter("authorize hosts", " -> ".join(flow.datadog_authorize_hosts) or "-", excluded=True)
     _front_channel(verify, flow, target, on_site=False)
-    verify("callback_reached_partner", flow, integ.redirect_uri)
-    verify("partner_reached_success", flow)
+    verify(integration.callback_reached_partner, flow, integ.redirect_uri)
+    verify(integration.partner_reached_success, flow)
     _datadog_side(verify, recorder, target, org_evidence, since)
 
 
@@ -89,13 +89,13 @@ def test_repeat_install(target, partner_session, partner_keys, org_evidence, ver
     integ = target.integration
     session = partner_session()
     first = session.run(onboarding_url(integ.onboarding_url, target.site), title="first install")
-    verify("partner_reached_success", first)
+    verify(integration.partner_reached_success, first)
     since = _mark(org_evidence)
     second = session.run(onboarding_url(integ.onboarding_url, target.site, site_as_host=True),
                          title=f"second install in the same org (Datadog answers 409 to a second API key; "
                                f"site={target.site.web_host} without scheme)")
-    verify("callback_reached_partner", second, integ.redirect_uri)
-    verify("partner_reached_success", second)
+    verify(integration.callback_reached_partner, second, integ.redirect_uri)
+    verify(integration.partner_reached_success, second)
     _datadog_side(verify, recorder, target, org_evidence, since)
 
 
@@ -110,11 +110,11 @@ def test_deny(target, partner_session, partner_keys, org_evidence, verify):
     before, installs = partner_keys(), _installations(org_evidence)
     flow = partner_session().run(onboarding_url(integ.onboarding_url, target.site), decision="deny",
                                  title="open the onboarding URL and deny on Datadog's consent page")
-    verify("callback_reached_partner", flow, integ.redirect_uri)
-    verify("partner_refuses_after_deny", flow)
-    verify("partner_no_loop", flow)
-    verify("nothing_stored", before, partner_keys())
-    verify("partner_stored_nothing", installs, _installations(org_evidence))
+    verify(integration.callback_reached_partner, flow, integ.redirect_uri)
+    verify(integration.partner_refuses_after_deny, flow)
+    verify(integration.partner_no_loop, flow)
+    verify(integration.nothing_stored, before, partner_keys())
+    verify(integration.partner_stored_nothing, installs, _installations(org_evidence))
 
 
 @allure.story("forged state")
@@ -125,15 +125,15 @@ def test_partner_rejects_forged_state(target, partner_session, partner_keys, org
     session = partner_session()
     start = session.run(onboarding_url(integ.onboarding_url, target.site), stop_at_datadog=True,
                         title="start the partner's flow and stop where it hands over to Datadog")
-    verify("partner_authorize_request", start, integ.client_ids, integ.redirect_uri)
+    verify(integration.partner_authorize_request, start, integ.client_ids, integ.redirect_uri)
     with allure.step("complete Datadog's consent for the partner's request in a browser that keeps the callback"):
         consent = browser_sessions.run_flow(target, start.authorize_urls[0], purpose="integration")
-    verify("flow_reached_callback", consent)
+    verify(authorization.flow_reached_callback, consent)
     before, installs = partner_keys(), _installations(org_evidence)
     forged = session.deliver(forge_state(consent.callback_url, secrets.token_urlsafe(24)),
                              "deliver the callback to the partner with a forged state")
-    verify("forged_state_refused", forged)
-    verify("nothing_stored", before, partner_keys())
-    verify("partner_stored_nothing", installs, _installations(org_evidence))
+    verify(integration.forged_state_refused, forged)
+    verify(integration.nothing_stored, before, partner_keys())
+    verify(integration.partner_stored_nothing, installs, _installations(org_evidence))
     genuine = session.deliver(consent.callback_url, "deliver the genuine callback")
-    verify("genuine_callback_after_forgery", genuine)
+    verify(integration.genuine_callback_after_forgery, genuine)

@@ -3,6 +3,7 @@ import allure
 import pytest
 
 from fixtures.grants import oauth_client
+from harness.checks import api, token
 from suites.probes import identity_probe
 
 pytestmark = [allure.feature("revoke"), allure.severity(allure.severity_level.NORMAL)]
@@ -20,10 +21,10 @@ def test_revoked_access_token_is_refused(target, fresh_grant, http, verify):
     probe = _probe_or_skip(target)
     grant = fresh_grant()
     client = oauth_client(http, target, grant.authorization.domain)
-    verify("api_success", probe(client, grant.access_token))
+    verify(api.api_success, probe(client, grant.access_token))
     ex = client.revoke(grant.access_token, "access_token")
     assert ex.status == 200, f"[RFC7009-2.2] revoke answered {ex.status}"
-    verify("api_forbidden", probe(client, grant.access_token))
+    verify(api.api_forbidden, probe(client, grant.access_token))
 
 
 @allure.story("refresh token")
@@ -33,8 +34,8 @@ def test_revoked_refresh_token_cascades(target, fresh_grant, http, verify):
     client = oauth_client(http, target, grant.authorization.domain)
     ex = client.revoke(grant.refresh_token, "refresh_token")
     assert ex.status == 200, f"[RFC7009-2.2] revoke answered {ex.status}"
-    verify("oauth_error", client.refresh(grant.refresh_token), (400, 401), ("invalid_grant",))
-    verify("api_forbidden", probe(client, grant.access_token))  # RFC 7009 §2.1: its access tokens die too
+    verify(token.oauth_error, client.refresh(grant.refresh_token), (400, 401), ("invalid_grant",))
+    verify(api.api_forbidden, probe(client, grant.access_token))  # RFC 7009 §2.1: its access tokens die too
 
 
 @allure.story("unknown token")

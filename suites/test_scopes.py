@@ -5,6 +5,7 @@ import allure
 import pytest
 
 from fixtures.grants import oauth_client
+from harness.checks import api
 from core.scopes import fill_placeholders, load_catalogue
 from suites.probes import read_probe
 
@@ -23,18 +24,18 @@ def test_scope_data_flow(target, granted_scope, shared_grant, http, verify, reco
     token = shared_grant.access_token
     if probe.read is not None:
         run = read_probe(granted_scope)
-        verify("api_success", run(client, token), 200, run.json_key)
+        verify(api.api_success, run(client, token), 200, run.json_key)
     if probe.write is not None:
         create = catalogue.endpoints[probe.write.create_endpoint]
         delete = catalogue.endpoints[probe.write.delete_endpoint]
         body = fill_placeholders(probe.write.json, time.time())
         made = client.api(create.method, create.path, token, json=body, label=f"create for {granted_scope}")
-        verify("api_success", made, create.success_status)
+        verify(api.api_success, made, create.success_status)
         item_id = probe.write.extract_id(made.json)
         gone = client.api(delete.method, delete.build_path(id=item_id), token, label=f"delete for {granted_scope}")
         if gone.status not in (200, 202, 204):
             recorder.warning(f"LEFTOVER: {create.path} id {item_id} was not deleted ({gone.status})")
-        verify("api_success", gone, (200, 202, 204))
+        verify(api.api_success, gone, (200, 202, 204))
 
 
 @allure.story("least privilege")
@@ -42,7 +43,7 @@ def test_scope_not_granted_is_refused(target, absent_scope, shared_grant, http, 
     allure.dynamic.parameter("scope", absent_scope)
     run = read_probe(absent_scope)
     client = oauth_client(http, target, shared_grant.authorization.domain)
-    verify("api_forbidden", run(client, shared_grant.access_token), allow_401=False)
+    verify(api.api_forbidden, run(client, shared_grant.access_token), allow_401=False)
 
 
 @allure.story("rate limits")
@@ -51,5 +52,5 @@ def test_rate_limit_headers_present(target, shared_grant, http, verify):
     run = identity_probe(target)
     if run is None:
         pytest.skip("no read scope with a known probe")
-    verify("rate_limit_headers", run(oauth_client(http, target, shared_grant.authorization.domain),
-                                     shared_grant.access_token))
+    verify(api.rate_limit_headers, run(oauth_client(http, target, shared_grant.authorization.domain),
+                                       shared_grant.access_token))

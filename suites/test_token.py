@@ -2,6 +2,7 @@
 import allure
 
 from fixtures.grants import exchange
+from harness.checks import authorization, token
 
 pytestmark = [allure.feature("token"), allure.severity(allure.severity_level.CRITICAL)]
 
@@ -9,13 +10,13 @@ pytestmark = [allure.feature("token"), allure.severity(allure.severity_level.CRI
 @allure.story("code exchange")
 def test_token_response_fields(target, shared_grant, verify, recorder):
     ex = shared_grant.token_exchange
-    verify("token_ok", ex)
+    verify(token.token_ok, ex)
     body = ex.json
-    verify("token_fields", body)
-    verify("token_expires_in", body)
-    verify("token_no_store", ex)
+    verify(token.token_fields, body)
+    verify(token.token_expires_in, body)
+    verify(token.token_no_store, ex)
     if "scope" in body:
-        verify("token_scope", body, target.client.scopes)
+        verify(token.token_scope, body, target.client.scopes)
     else:  # RFC 6749 §5.1 lets a server omit an unchanged scope; Datadog's docs show it, clients default it
         recorder.observe("RFC6749-5.1-SCOPE", "scope omitted from the token answer")
 
@@ -24,7 +25,7 @@ def test_token_response_fields(target, shared_grant, verify, recorder):
 def test_code_exchange_with_json_body(target, browser_sessions, http, verify):
     from fixtures.grants import authorize
     auth = authorize(browser_sessions, target)
-    verify("flow_reached_callback", auth.flow)
+    verify(authorization.flow_reached_callback, auth.flow)
     ex = exchange(http, auth, body_format="json")
-    verify("token_ok", ex)
-    verify("token_fields", ex.json)
+    verify(token.token_ok, ex)
+    verify(token.token_fields, ex.json)

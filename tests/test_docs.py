@@ -11,6 +11,20 @@ def test_checks_doc_is_current():
     assert rc == 0, "docs/checks.md is stale: run .venv/bin/python scripts/gen_checks_doc.py"
 
 
+def test_checks_doc_lists_every_check_under_its_module():
+    from harness.checks import MODULES, REGISTRY
+
+    text = (ROOT / "docs" / "checks.md").read_text()
+    sections = {}  # module short name -> its part of the page
+    for part in text.split("\n## `")[1:]:
+        short, _, body = part.partition("`")
+        sections[short] = body
+    assert list(sections) == [m.__name__.rsplit(".", 1)[1] for m in MODULES]
+    for name, c in REGISTRY.items():
+        short = c.module.rsplit(".", 1)[1]
+        assert f"| `{short}.{name}` | {c.requirement} | {c.severity} | {c.title} |" in sections[short], name
+
+
 def test_emulator_doc_lists_every_defect_and_switch():
     from emulator.behaviour import DEFECTS, SWITCHES
 

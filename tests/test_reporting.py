@@ -22,8 +22,11 @@ UNREGISTERED_TOKEN = "at-unregistered-9f8e7d6c"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
 
 INNER_CONFTEST = """
+from fixtures.keys import ENVIRONMENT
+
+
 def pytest_configure(config):
-    config._ddoauth_environment = {"target_mode": "emulator", "site": "US1"}
+    config.stash.setdefault(ENVIRONMENT, {}).update({"target_mode": "emulator", "site": "US1"})
 """
 
 INNER_TESTS = f'''
@@ -253,7 +256,7 @@ def test_verdict_counts_per_target(inner_run) -> None:
         "waivers",
         "baseline",
     ]
-    assert verdict["waivers"] is None and verdict["baseline"] is None  # fixtures.policy not loaded
+    assert verdict["waivers"] is None and verdict["baseline"] is None  # fixtures.waivers, .baselines not loaded
     # the terminal section
     outcome.stdout.fnmatch_lines(
         [
@@ -286,7 +289,7 @@ def test_allure_statuses_and_categories(inner_run) -> None:
 
 
 def test_allure_writer_restored_after_session(inner_run) -> None:
-    from fixtures.reporting import RedactingAllureFileLogger
+    from harness.results.allure_writer import RedactingAllureFileLogger
 
     _, _, results = inner_run
     leftovers = [
@@ -387,3 +390,58 @@ def test_generate_html_without_node_modules(tmp_path: Path) -> None:
 def test_environment_properties_escaping(tmp_path: Path) -> None:
     path = report_mod.write_environment(tmp_path, {"a key": "v=1:x", "multi": "l1\nl2", "t": "#x"})
     assert path.read_text() == "a\\ key=v=1:x\nmulti=l1\\nl2\nt=\\#x\n"
+
+
+HANGING_TEST = '''
+import time
+
+import allure
+import pytest
+
+
+class _Target:
+    def __init__(self, name):
+        self.name = name
+
+
+@allure.feature("hangs")
+@pytest.mark.parametrize("target", [_Target("US1-x")], ids=["US1-x"])
+def test_hangs(target, request):
+    allure.dynamic.epic("US1")
+    allure.dynamic.parameter("target", target.name)
+    allure.dynamic.link("https://example.com/rfc", name="RFC-1")
+    request.node.user_properties.append(("ddoauth_target", target.name))
+    time.sleep(60)
+'''
+
+
+def test_hard_timeout_writes_a_broken_allure_result_and_the_verdict(tmp_path: Path) -> None:
+    """fixtures/timeout.py: the test's Allure result, built with allure's public API, and the verdict,
+    written before pytest-timeout ends the process (tests/e2e/test_robustness.py does it against the emulator)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("pytest_timeout")
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "test_hang.py").write_text(HANGING_TEST)
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:playwright", "-p", "fixtures.reporting",
+           "-p", "fixtures.timeout", "--test-timeout", "1", "--alluredir", "ar", "suites"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=120)
+    said = proc.stdout + proc.stderr
+    assert "ddoauth: TestTimeout: suites/test_hang.py::test_hangs[US1-x] did not finish within 1 s" in said
+    result, = [json.loads(p.read_text()) for p in (tmp_path / "ar").glob("*-result.json")]
+    assert (result["name"], result["fullName"], result["status"]) == (
+        "test_hangs[US1-x]", "suites.test_hang#test_hangs", "broken")
+    assert result["statusDetails"]["message"].startswith("TestTimeout: ")
+    assert categorize(result["status"], result["statusDetails"]["message"]) == "Harness error"
+    labels = {(label["name"], label["value"]) for label in result["labels"]}
+    assert {("epic", "US1"), ("feature", "hangs"), ("suite", "test_hang"), ("framework", "pytest")} <= labels
+    assert result["parameters"] == [{"name": "target", "value": "'US1-x'"}]  # the dynamic one, not the object
+    assert result["links"] == [{"type": "link", "url": "https://example.com/rfc", "name": "RFC-1"}]
+    assert result["historyId"] and result["testCaseId"]
+    verdict = json.loads((tmp_path / "reports" / "verdict.json").read_text())
+    assert verdict["targets"]["US1-x"]["broken_tests"] == ["suites/test_hang.py::test_hangs[US1-x]"]
+    assert verdict["interrupted"].startswith("TestTimeout: ")
+    assert (tmp_path / "ar" / "categories.json").exists()

@@ -21,6 +21,7 @@ from dotenv.parser import parse_stream
 
 from core.errors import ConfigError
 from harness.config.integration import IntegrationConfig, parse_integration
+from harness.config.schema import check_known_keys
 from harness.config.urls import is_loopback_http
 from core.network import Network
 from core.redact import REDACTOR
@@ -156,6 +157,7 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
     registry = registry or load_registry()
     if not isinstance(data, dict) or not isinstance(data.get("targets"), list) or not data["targets"]:
         raise ConfigError(f"{source}: 'targets' must be a non-empty list")
+    check_known_keys(data, source)
     base_dir = base_dir or Path(".")
     targets: list[Target] = []
     for i, raw in enumerate(data["targets"]):

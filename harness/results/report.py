@@ -1,8 +1,9 @@
 """Allure side files, HTML generation and result summaries (plain Python, no pytest).
 
-* :data:`CATEGORIES` and :func:`write_categories`, :func:`write_environment`,
-  :func:`write_executor`: the files allure-pytest does not write (the pytest plugin
-  ``fixtures.reporting`` calls them once per run; the CLI may call them when merging).
+* :func:`write_side_files` (:func:`write_categories`, :func:`write_environment`,
+  :func:`write_executor`): the files allure-pytest does not write (the pytest plugin
+  ``fixtures.reporting`` calls it once per run; the CLI may call them when merging).
+  The categories are :data:`harness.results.outcome.CATEGORIES`, the classifier's own.
 * :func:`generate_html`: the single-file, offline Allure 3 report, via the npm ``allure``
   package pinned in package.json and configured by allurerc.mjs.
 * :func:`summarize`: counts per status and per category, read from allure result JSONs.
@@ -14,78 +15,36 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import harness
 from core.errors import ConfigError, HarnessError
 from core.redact import REDACTOR
+from harness.results.outcome import CATEGORIES, categorize  # the one classifier's categories
 
 __all__ = [
     "CATEGORIES",
     "REPORT_NAME",
     "ReportToolMissing",
     "categorize",
+    "environment_properties",
     "executor_info",
     "generate_html",
     "summarize",
     "write_categories",
     "write_environment",
     "write_executor",
+    "write_side_files",
 ]
 
 REPORT_NAME = "Datadog OAuth conformance"
-
-# Regexes must work both as Java full matches (Allure 2) and JavaScript `RegExp.test`
-# (Allure 3): so `[\s\S]*` instead of DOTALL, no inline flags, no Python-only syntax, and
-# a leading `^` so that a search (JS, Python) is tried at position 0 only (linear time).
-# allure-pytest's message is `excinfo.exconly()`: "core.errors.LoginFailed: ...",
-# "Skipped: WAIVED ...", "Failed: ...", "XFAIL reason\n\n...".
-_WAIVED = r"^(?:Skipped: |Failed: |XFAIL )?WAIVED[\s\S]*"
-_LOGIN = r"^[\s\S]*\bLoginFailed\b[\s\S]*"
-_UNREACHABLE = (
-    r"^[\s\S]*(?:\bTargetUnavailable\b|\bhttpx\.(?:ConnectError|ConnectTimeout|ReadTimeout|WriteTimeout"
-    r"|PoolTimeout|TimeoutException|ReadError|RemoteProtocolError)\b|net::ERR_"
-    # a page that never loads (Playwright's navigation timeouts; a locator timeout is not one of them)
-    r"|\bTimeoutError: (?:Page|Frame)\.(?:goto|reload|go_back|go_forward|wait_for_load_state|wait_for_url"
-    r"|wait_for_navigation|expect_navigation): Timeout)[\s\S]*"
-)
-# Allure 2 puts a result in every matching category; Allure 3 in the first one.  The
-# negative look-ahead keeps the catch-all categories exclusive under both.
-_NOT_ABOVE = r"^(?!" + "|".join([_WAIVED, _LOGIN, _UNREACHABLE]) + r")[\s\S]*"
-
-#: Allure categories, first match wins (Allure 3); written to categories.json and read by
-#: allurerc.mjs.
-CATEGORIES: list[dict[str, Any]] = [
-    {
-        "name": "Waived",
-        "matchedStatuses": ["skipped", "failed", "broken"],
-        "messageRegex": _WAIVED,
-    },
-    {
-        "name": "Login failed",
-        "matchedStatuses": ["broken", "failed"],
-        "messageRegex": _LOGIN,
-    },
-    {
-        "name": "Datadog unreachable or 5xx",
-        "matchedStatuses": ["broken", "failed"],
-        "messageRegex": _UNREACHABLE,
-    },
-    {
-        "name": "Harness error",
-        "matchedStatuses": ["broken"],
-        "messageRegex": _NOT_ABOVE,
-    },
-    {
-        "name": "Conformance failure",
-        "matchedStatuses": ["failed"],
-        "messageRegex": _NOT_ABOVE,
-    },
-]
 
 _STATUSES = ("passed", "failed", "broken", "skipped", "unknown")
 
@@ -162,18 +121,38 @@ def write_executor(results_dir: str | os.PathLike[str], environ: Mapping[str, st
     return _atomic_write(Path(results_dir) / "executor.json", json.dumps(executor_info(environ), indent=2) + "\n")
 
 
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_properties(extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """environment.properties content: versions and platform, then the run's own entries (target mode...)."""
+    props: dict[str, str] = {
+        "harness_version": harness.__version__,
+        "python": platform.python_version(),
+        "playwright": _version("playwright"),
+        "pytest": _version("pytest"),
+        "allure_pytest": _version("allure-pytest"),
+        "platform": platform.platform(terse=True),
+        "target_mode": "unknown",
+    }
+    for key, value in (extra or {}).items():
+        props[str(key)] = "" if value is None else str(value)
+    return props
+
+
+def write_side_files(results_dir: str | os.PathLike[str], environment: Mapping[str, Any] | None = None) -> None:
+    """environment.properties, executor.json and categories.json, once per run."""
+    results = Path(os.path.abspath(results_dir))
+    write_environment(results, environment_properties(environment))
+    write_executor(results)
+    write_categories(results)
+
+
 # --- summaries -----------------------------------------------------------------------------
-
-_COMPILED = [(c["name"], set(c["matchedStatuses"]), re.compile(c["messageRegex"])) for c in CATEGORIES]
-
-
-def categorize(status: str, message: str | None) -> str | None:
-    """The category a result falls in (first match, as Allure 3 does), or None."""
-    for name, statuses, regex in _COMPILED:
-        if status in statuses and regex.search(message or ""):
-            return name
-    return None
-
 
 def summarize(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Counts per status (and per category) of the ``*-result.json`` files in results_dir.

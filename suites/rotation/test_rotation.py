@@ -11,6 +11,7 @@ import allure
 import pytest
 
 from fixtures.grants import authorize, complete_grant, oauth_client
+from harness.checks import api, token
 from suites.probes import identity_probe
 
 pytestmark = [allure.feature("secret rotation"), allure.severity(allure.severity_level.CRITICAL)]
@@ -26,10 +27,10 @@ def _shape(body: dict) -> dict:
 @allure.story("baseline")
 def test_rotation_baseline(target, browser_sessions, http, verify, rotation_state, recorder):
     grant = complete_grant(http, authorize(browser_sessions, target))
-    verify("token_fields", grant.tokens)
+    verify(token.token_fields, grant.tokens)
     client = oauth_client(http, target, grant.authorization.domain)
     refreshed = client.refresh(grant.refresh_token)
-    verify("token_ok", refreshed)
+    verify(token.token_ok, refreshed)
     refresh_token = refreshed.json.get("refresh_token") or grant.refresh_token  # follow rotation if any
     state = {"target": target.name, "domain": grant.authorization.domain, "client_id": target.client.id,
              "refresh_token": refresh_token, "access_token": refreshed.json["access_token"],
@@ -57,9 +58,9 @@ def _baseline(rotation_state, target):
 @allure.story("new secret")
 def test_rotated_secret_new_works(target, browser_sessions, http, verify):
     grant = complete_grant(http, authorize(browser_sessions, target))  # code exchange with the new secret
-    verify("token_fields", grant.tokens)
+    verify(token.token_fields, grant.tokens)
     refreshed = oauth_client(http, target, grant.authorization.domain).refresh(grant.refresh_token)
-    verify("token_ok", refreshed)
+    verify(token.token_ok, refreshed)
 
 
 @pytest.mark.rotation_phase("verify")
@@ -73,8 +74,8 @@ def test_rotated_secret_old_refused(target, browser_sessions, http, verify, rota
     auth = authorize(browser_sessions, target)
     client = oauth_client(http, target, auth.domain)
     ex = client.exchange_code(auth.code, target.redirect_uri, auth.pkce.verifier, secret=old)
-    verify("oauth_error", ex, 401, ("invalid_client",))  # SR-01: deleted at once
-    verify("oauth_error", client.refresh(state["refresh_token"], secret=old), 401, ("invalid_client",))
+    verify(token.oauth_error, ex, 401, ("invalid_client",))  # SR-01: deleted at once
+    verify(token.oauth_error, client.refresh(state["refresh_token"], secret=old), 401, ("invalid_client",))
 
 
 @pytest.mark.rotation_phase("verify")
@@ -84,10 +85,10 @@ def test_refresh_survives_rotation(target, http, verify, rotation_state):
     state = _baseline(rotation_state, target)
     client = oauth_client(http, target, state["domain"])
     ex = client.refresh(state["refresh_token"])
-    verify("token_ok", ex)
+    verify(token.token_ok, ex)
     probe = identity_probe(target)
     if probe is not None:
-        verify("api_success", probe(client, ex.json["access_token"]))
+        verify(api.api_success, probe(client, ex.json["access_token"]))
     if ex.json.get("refresh_token"):  # keep following rotation for the next verify
         rotation_state.save({**state, "refresh_token": ex.json["refresh_token"]})
 
@@ -101,7 +102,7 @@ def test_api_key_survives_rotation(target, http, verify, rotation_state):
     client = oauth_client(http, target, state["domain"])
     ex = client.api("GET", "/api/v1/validate", None, headers={"DD-API-KEY": state["api_key"]["key"]},
                     label="validate pre-rotation API key")
-    verify("api_success", ex, 200, "valid")
+    verify(api.api_success, ex, 200, "valid")
 
 
 @pytest.mark.rotation_phase("verify")

@@ -1,5 +1,5 @@
-"""CHARACTERIZE baselines: storage and comparison (harness/baseline.py), and the plugin's use of
-them (fixtures/policy.py via AllureRecorder.observe and verify()): warnings on change, "new"
+"""CHARACTERIZE baselines: storage and comparison (harness/results/baseline.py), and the plugin's use of
+them (fixtures/baselines.py via AllureRecorder.observe and verify()): warnings on change, "new"
 without a baseline, --update-baseline, and the controller writing the files under xdist."""
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ import pytest
 from types import SimpleNamespace as NS
 
 from fixtures.grants import AllureRecorder
-from harness.checks import registry as checks
+from harness.checks import registry as checks, token
 
 TARGETS = [NS(name="US1-x", site=NS(key="US1")), NS(name="EU1-y", site=NS(key="EU1"))]
 VALUE = os.environ.get("BL_VALUE", "same refresh token")
@@ -155,11 +155,12 @@ def test_observes(target, request):
     if not os.environ.get("BL_SKIP_EXTRA"):
         rec.observe("DD-EXTRA", "x")
     # a CHARACTERIZE check records "holds" when it holds, its message when not
-    checks.verify(rec, "token_expires_in", {"expires_in": int(os.environ.get("BL_TTL", "3600"))},
+    checks.verify(rec, token.token_expires_in, {"expires_in": int(os.environ.get("BL_TTL", "3600"))},
                   severity=checks.CHARACTERIZE)
 '''
 
 NO_PLAYWRIGHT = ("-p", "no:playwright")
+POLICY = ("-p", "fixtures.waivers", "-p", "fixtures.baselines")  # inner sessions' plugins besides reporting
 
 
 @pytest.fixture
@@ -171,7 +172,7 @@ def inner(pytester: pytest.Pytester):
 
 
 def _run(pytester: pytest.Pytester, *args: str):
-    return pytester.runpytest(*NO_PLAYWRIGHT, "-p", "fixtures.reporting", "-p", "fixtures.policy",
+    return pytester.runpytest(*NO_PLAYWRIGHT, "-p", "fixtures.reporting", *POLICY,
                               "--waivers", "w", "--baseline-dir", "b", *args)
 
 
@@ -254,7 +255,7 @@ def test_xdist_workers_compare_and_the_controller_writes(inner, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     _store(inner.path / "b", observations={"test_inner.py::test_observes[US1-x]": {"DD-REFRESH-ROTATION": "old"}},
            target_mode=None)
-    outcome = inner.runpytest_subprocess("-p", "fixtures.reporting", "-p", "fixtures.policy", "--waivers", "w",
+    outcome = inner.runpytest_subprocess("-p", "fixtures.reporting", *POLICY, "--waivers", "w",
                                          "--baseline-dir", "b", "--update-baseline", "-n", "2")
     outcome.assert_outcomes(passed=2)
     # the workers compared with the stored file ("updated" = changed, in update mode) ...

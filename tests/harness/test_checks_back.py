@@ -1,4 +1,5 @@
-"""harness/checks_back.py: every back-channel check can pass and can fail, with one informative line."""
+"""harness/checks/{token,refresh,revoke,api}.py: every back-channel check (token endpoint, refresh
+grant, revocation, Datadog's API) can pass and can fail, with one informative line."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,9 @@ import httpx
 import pytest
 from checkcases import assert_cases_cover, checks_of, assert_fails_one_line, assert_holds, case_params
 
-from harness.checks import back_channel as checks_back
-from harness.checks.registry import CHARACTERIZE, MUST, REGISTRY, SHOULD
+from harness.checks import api, refresh, revoke, token
+from harness.checks._helpers import error_body_kind, estimate_token_bits
+from harness.checks.registry import CHARACTERIZE, MUST, SHOULD
 from core.errors import TargetUnavailable
 from harness.http.exchange import Exchange
 
@@ -41,73 +43,113 @@ BAD_CODE = "Invalid code or code verifier"
 FORBIDDEN = ex(403, dd("Forbidden"))
 TLS_ERROR = ("GET https://api.bigcorp.datadoghq.eu/api/v2/users/me: ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] "
              "certificate verify failed: Hostname mismatch, certificate is not valid for 'api.bigcorp.datadoghq.eu'.")
+RATE = {"x-ratelimit-limit": "100", "x-ratelimit-period": "60", "x-ratelimit-remaining": "99",
+        "x-ratelimit-reset": "10"}
 RANDOM = "ddat_" + "Zx9_-aQ3kLmN0pRsTuVwXyZ12b4c6d8eFgHiJ7oPqW5"  # 43 base64url chars after the prefix
 
-CASES: dict[str, dict[str, list]] = {
-    "pkce_verifier_refused": {
+CASES: dict = {
+    # ---- token endpoint: the answer
+    token.token_ok: {
+        "pass": [case(ex(200, TOKEN, {"Content-Type": "application/json"}))],
+        "fail": [case(ex(400, {"error": "invalid_grant"})),
+                 case(ex(200, raw=b"<html>login</html>", headers={"Content-Type": "text/html"})),
+                 case(ex(200, ["not", "an", "object"])), case(ex(500, raw=b""))],
+    },
+    token.token_fields: {
+        "pass": [case(TOKEN), case({**TOKEN, "token_type": "Bearer"})],
+        "fail": [case({}), case({**TOKEN, "token_type": "mac"}), case({**TOKEN, "access_token": ""}),
+                 case({k: v for k, v in TOKEN.items() if k != "refresh_token"}), case({**TOKEN, "access_token": 5})],
+    },
+    token.token_expires_in: {
+        "pass": [case({"expires_in": 3600}), case({"expires_in": 3599})],
+        "fail": [case({}), case({"expires_in": "3600"}), case({"expires_in": True}), case({"expires_in": 3600.0}),
+                 case({"expires_in": 7200}), case({"expires_in": 60})],
+    },
+    token.token_no_store: {
+        "pass": [case(ex(headers={"Cache-Control": "no-store"})), case(ex(headers={"cache-control": "no-store, private"}))],
+        "fail": [case(ex(headers={})), case(ex(headers={"Cache-Control": "max-age=60"}))],
+    },
+    token.token_scope: {
+        "pass": [case({"scope": "b a"}, ("a", "b"))],
+        "fail": [case({}, ("a",)), case({"scope": "a"}, ("a", "b")), case({"scope": "a b c"}, ("a", "b")),
+                 case({"scope": ""}, ("a",))],
+    },
+    token.oauth_error: {
+        "pass": [case(ex(400, {"error": "invalid_grant", "error_description": "code expired"}), 400, ("invalid_grant",)),
+                 case(ex(401, {"errors": ["invalid_client - bad secret"]}), (400, 401), ("invalid_client",),
+                      text="BAD SECRET"),
+                 case(ex(400, raw=b"unsupported_grant_type"), 400, ("unsupported_grant_type",)),
+                 case(ex(404, {"errors": [{"detail": "nope"}]}), 404)],
+        "fail": [case(ex(200, TOKEN), 400, ("invalid_grant",)),
+                 case(ex(400, {"error": "invalid_request"}), 400, ("invalid_grant", "invalid_client")),
+                 case(ex(400, {"error": "invalid_grant"}), 400, ("invalid_grant",), text="expired"),
+                 case(ex(401, {"error": "invalid_client"}), (400,))],
+    },
+    # ---- token endpoint: PKCE, the code, client authentication, error answers
+    token.pkce_verifier_refused: {
         "pass": [case(ex(400, rfc("invalid_grant", BAD_CODE))), case(ex(400, dd(f"invalid_grant - {BAD_CODE}"))),
                  case(ex(400, rfc("invalid_request", "Code verifier required.")), missing=True)],
         "fail": [case(ex(200, TOKEN)), case(ex(500, dd("Internal Server Error"))),
                  case(ex(400, rfc("invalid_request", "Code verifier required."))),
                  case(ex(401, rfc("invalid_grant")))],
     },
-    "dd_invalid_code_text": {
+    token.dd_invalid_code_text: {
         "pass": [case(ex(400, rfc("invalid_grant", BAD_CODE))), case(ex(400, dd(f"invalid_grant - {BAD_CODE}"))),
                  case(ex(400, raw=b"Invalid code or code verifier", headers={"Content-Type": "text/plain"}))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_grant", "Code expired."))),
                  case(ex(415, rfc("invalid_request", BAD_CODE))), case(ex(500, raw=b""))],
     },
-    "code_replay_refused": {
+    token.code_replay_refused: {
         "pass": [case(ex(400, rfc("invalid_grant", BAD_CODE))), case(ex(400, dd("invalid_grant - Code reused")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_request"))), case(ex(401, rfc("invalid_grant")))],
     },
-    "replayed_code_tokens_revoked": {
+    token.replayed_code_tokens_revoked: {
         "pass": [case(FORBIDDEN), case(ex(401, dd("Unauthorized"))), case(ex(400, rfc("invalid_grant")), "refresh")],
         "fail": [case(ex(200, {"data": {}})), case(ex(200, TOKEN), "refresh token"), case(ex(500, raw=b""))],
     },
-    "single_concurrent_winner": {
+    token.single_concurrent_winner: {
         "pass": [case([200, 400]), case([400, 200]), case([200, 400, 400])],
         "fail": [case([200, 200]), case([400, 400]), case([500, 400]), case([])],
     },
-    "code_bound_to_client": {
+    token.code_bound_to_client: {
         "pass": [case(ex(400, rfc("invalid_grant", BAD_CODE))), case(ex(401, rfc("invalid_client"))),
                  case(ex(400, dd("unauthorized_client - not yours")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_request"))), case(ex(403, rfc("invalid_grant")))],
     },
-    "code_bound_to_redirect_uri": {
+    token.code_bound_to_redirect_uri: {
         "pass": [case(ex(400, rfc("invalid_request", "Mismatching redirect URI."))),
                  case(ex(400, rfc("invalid_grant"))),
                  case(ex(400, dd("invalid_request - Mismatching redirect URI.")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_client"))), case(ex(302, raw=b""))],
     },
-    "dd_mismatching_redirect_text": {
+    token.dd_mismatching_redirect_text: {
         "pass": [case(ex(400, dd("invalid_request - Mismatching redirect URI."))),
                  case(ex(400, rfc("invalid_request", "Mismatching redirect URI.")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_request", "Missing redirect URI."))),
                  case(ex(401, rfc("invalid_request", "Mismatching redirect URI.")))],
     },
-    "expired_code_refused": {
+    token.expired_code_refused: {
         "pass": [case(ex(400, rfc("invalid_grant", BAD_CODE))), case(ex(400, dd("invalid_grant - expired")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_request")))],
     },
-    "missing_secret_is_401": {
+    token.missing_secret_is_401: {
         "pass": [case(ex(401, rfc("invalid_client"))), case(ex(401, dd("Unauthorized")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_client"))), case(ex(400, rfc("invalid_grant")))],
     },
-    "client_auth_refused": {
+    token.client_auth_refused: {
         "pass": [case(ex(401, rfc("invalid_client", "Client authentication failed."))),
                  case(ex(400, dd("invalid_client - bad secret")))],
         "fail": [case(ex(200, TOKEN)), case(ex(401, dd("Unauthorized"))), case(ex(400, rfc("invalid_grant")))],
     },
-    "client_auth_401": {
+    token.client_auth_401: {
         "pass": [case(ex(401, rfc("invalid_client")))],
         "fail": [case(ex(400, rfc("invalid_client"))), case(ex(200, TOKEN))],
     },
-    "unsupported_grant_type_refused": {
+    token.unsupported_grant_type_refused: {
         "pass": [case(ex(400, rfc("unsupported_grant_type"))), case(ex(400, dd("unsupported_grant_type - no")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_request"))), case(ex(401, rfc("invalid_client")))],
     },
-    "error_body_well_formed": {
+    token.error_body_well_formed: {
         "pass": [case(ex(400, rfc("invalid_grant", BAD_CODE))), case(ex(400, rfc("invalid_client"))),
                  case(ex(400, {**rfc("invalid_scope", "no"), "error_uri": "https://docs.datadoghq.com/x"})),
                  case(ex(400, dd("invalid_grant - Invalid code or code verifier"))),
@@ -120,25 +162,26 @@ CASES: dict[str, dict[str, list]] = {
                  case(ex(400, raw=b"<html>oops</html>", headers={"Content-Type": "text/html"})),
                  case(ex(400, raw=b"")), case(ex(400, {"message": "no"}))],
     },
-    "error_shape_consistent": {
+    token.error_shape_consistent: {
         "pass": [case({"a": "rfc", "b": "rfc"}), case({"a": "datadog"}), case({})],
         "fail": [case({"invalid_grant": "rfc", "invalid_client": "datadog"})],
     },
-    "token_entropy": {
+    token.token_entropy: {
         "pass": [case(RANDOM), case(secrets.token_urlsafe(32), "refresh token"), case("3f9a" * 2 + "c1d2e3b4" * 3),
                  case("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0." + "aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5zA7bC9d")],
         "fail": [case(""), case(None), case("ddat_" + "a" * 40), case("ab" * 30), case("123456789012"),
                  case("ddat_Zx9aQ3kLmN0pRsT")],
     },
-    "refresh_bound_to_client": {
+    # ---- refresh grant
+    refresh.refresh_bound_to_client: {
         "pass": [case(ex(400, rfc("invalid_grant", "Invalid refresh token."))), case(ex(401, rfc("invalid_client")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_scope")))],
     },
-    "refresh_needs_client_auth": {
+    refresh.refresh_needs_client_auth: {
         "pass": [case(ex(401, rfc("invalid_client"))), case(ex(400, dd("invalid_request - Missing client_secret")))],
         "fail": [case(ex(200, TOKEN)), case(ex(400, rfc("invalid_grant")))],
     },
-    "refresh_scope_not_escalated": {
+    refresh.refresh_scope_not_escalated: {
         "pass": [case(ex(400, rfc("invalid_scope")), "logs_read_data"),
                  case(ex(200, TOKEN), "logs_read_data"),
                  case(ex(200, {k: v for k, v in TOKEN.items() if k != "scope"}), "logs_read_data")],
@@ -146,26 +189,44 @@ CASES: dict[str, dict[str, list]] = {
                  case(ex(500, raw=b""), "logs_read_data"),
                  case(ex(400, rfc("unsupported_grant_type")), "logs_read_data")],
     },
-    "revoke_bad_client_refused": {
+    # ---- revocation
+    revoke.revoke_bad_client_refused: {
         "pass": [case(ex(401, rfc("invalid_client"))), case(ex(400, dd("invalid_request - bad params")))],
         "fail": [case(ex(200, raw=b"")), case(ex(400, rfc("unsupported_token_type")))],
     },
-    "token_still_valid": {
+    revoke.token_still_valid: {
         "pass": [case(ex(200, {"data": {}})), case(ex(200, TOKEN))],
         "fail": [case(FORBIDDEN), case(ex(400, rfc("invalid_grant")))],
     },
-    "revoke_foreign_refused": {
+    revoke.revoke_foreign_refused: {
         "pass": [case(ex(400, rfc("unauthorized_client"))), case(ex(401, rfc("invalid_client")))],
         "fail": [case(ex(200, raw=b""))],
     },
-    "api_forbidden_documented": {
+    # ---- API
+    api.api_forbidden: {
+        "pass": [case(ex(403, {"errors": ["Forbidden"]})), case(ex(401, {"errors": ["Unauthorized"]}))],
+        "fail": [case(ex(200, {"data": []})), case(ex(401, {"errors": ["Unauthorized"]}), allow_401=False),
+                 case(ex(403, raw=b"<html>Forbidden</html>")), case(ex(403, {"error": "Forbidden"}))],
+    },
+    api.api_success: {
+        "pass": [case(ex(200, {"data": []}), json_key="data"), case(ex(204)), case(ex(202, {"status": "ok"}), 202),
+                 case(ex(200, [{"id": 1}]), json_key="data")],
+        "fail": [case(ex(403, {"errors": ["Forbidden"]})), case(ex(200, {"x": 1}), 201),
+                 case(ex(200, raw=b"<html>"), json_key="data"), case(ex(200, {"x": 1}), json_key="data")],
+    },
+    api.rate_limit_headers: {
+        "pass": [case(ex(headers=RATE)), case(ex(headers={k.upper(): v for k, v in RATE.items()}))],
+        "fail": [case(ex(headers={})),
+                 case(ex(headers={k: v for k, v in RATE.items() if k != "x-ratelimit-reset"}))],
+    },
+    api.api_forbidden_documented: {
         "pass": [case(FORBIDDEN), case(ex(401, dd("Unauthorized")), allow_401=True),
                  case(ex(403, dd("Forbidden", "extra detail")))],
         "fail": [case(ex(200, {"data": {}})), case(ex(401, dd("Unauthorized"))),
                  case(ex(401, raw=b"Unauthorized"), allow_401=True), case(ex(403, raw=b"<html>Forbidden</html>")),
                  case(ex(403, {"error": "Forbidden"})), case(ex(403, dd("Not allowed"))), case(ex(404, dd("Not found")))],
     },
-    "subdomain_host_tls_failure": {
+    api.subdomain_host_tls_failure: {
         "pass": [case(TLS_ERROR), case(TargetUnavailable(TLS_ERROR)),
                  case(httpx.ConnectError("Hostname/IP does not match certificate's altnames"))],
         "fail": [case(ex(200, {"data": {}})), case(FORBIDDEN),
@@ -176,71 +237,75 @@ CASES: dict[str, dict[str, list]] = {
 }
 
 
+BACK_CHANNEL = (token, refresh, revoke, api)
+
+
 def test_every_back_channel_check_has_cases():
-    assert_cases_cover(CASES, checks_back.__name__)
+    assert_cases_cover(CASES, *BACK_CHANNEL)
 
 
-@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "pass"))
-def test_check_passes(name, args, kwargs):
-    assert_holds(name, args, kwargs)
+@pytest.mark.parametrize("check,args,kwargs", case_params(CASES, "pass"))
+def test_check_passes(check, args, kwargs):
+    assert_holds(check, args, kwargs)
 
 
-@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "fail"))
-def test_check_fails_with_one_line(name, args, kwargs):
-    assert_fails_one_line(name, args, kwargs)
+@pytest.mark.parametrize("check,args,kwargs", case_params(CASES, "fail"))
+def test_check_fails_with_one_line(check, args, kwargs):
+    assert_fails_one_line(check, args, kwargs)
 
 
 def test_registry_metadata():
-    for name in checks_of(checks_back.__name__):
-        c = REGISTRY[name]
+    for c in checks_of(*BACK_CHANNEL):
         assert c.severity in (MUST, SHOULD, CHARACTERIZE)
         assert re.fullmatch(r"RFC\d+-[\d.]+|DD-[A-Z-]+", c.requirement), c.requirement
         assert c.link.startswith("https://") and c.title
 
 
 def test_severities_follow_the_sources():
-    severity = {name: REGISTRY[name].severity for name in checks_of(checks_back.__name__)}
-    assert severity["replayed_code_tokens_revoked"] == SHOULD  # RFC 6749 §4.1.2 "SHOULD"
-    assert severity["client_auth_401"] == SHOULD  # RFC 6749 §5.2: 401 is a MAY for client_secret_post
-    assert severity["token_entropy"] == SHOULD  # a black-box length estimate cannot prove entropy
-    assert severity["revoke_foreign_refused"] == CHARACTERIZE and severity["error_shape_consistent"] == CHARACTERIZE
-    for name in ("pkce_verifier_refused", "dd_invalid_code_text", "code_replay_refused", "single_concurrent_winner",
-                 "missing_secret_is_401", "api_forbidden_documented", "subdomain_host_tls_failure",
-                 "token_still_valid", "refresh_scope_not_escalated"):
-        assert severity[name] == MUST, name
-    assert REGISTRY["dd_invalid_code_text"].link.endswith("#troubleshooting")
-    assert REGISTRY["missing_secret_is_401"].link == "https://docs.datadoghq.com/extend/authorization/oauth2_endpoints/"
+    assert token.replayed_code_tokens_revoked.severity == SHOULD  # RFC 6749 §4.1.2 "SHOULD"
+    assert token.client_auth_401.severity == SHOULD  # RFC 6749 §5.2: 401 is a MAY for client_secret_post
+    assert token.token_entropy.severity == SHOULD  # a black-box length estimate cannot prove entropy
+    assert revoke.revoke_foreign_refused.severity == CHARACTERIZE
+    assert token.error_shape_consistent.severity == CHARACTERIZE
+    assert api.rate_limit_headers.severity == SHOULD
+    for c in (token.pkce_verifier_refused, token.dd_invalid_code_text, token.code_replay_refused,
+              token.single_concurrent_winner, token.missing_secret_is_401, api.api_forbidden_documented,
+              api.subdomain_host_tls_failure, revoke.token_still_valid, refresh.refresh_scope_not_escalated,
+              token.token_ok, token.token_fields, api.api_success):
+        assert c.severity == MUST, c.name
+    assert token.dd_invalid_code_text.link.endswith("#troubleshooting")
+    assert token.missing_secret_is_401.link == "https://docs.datadoghq.com/extend/authorization/oauth2_endpoints/"
 
 
 def test_messages_name_the_problem_and_never_the_secret():
-    assert checks_back.code_replay_refused(ex(200, TOKEN)) == "accepted with 200, expected 400"
-    assert checks_back.pkce_verifier_refused(ex(500, {"errors": ["Internal Server Error"]})) == \
+    assert token.code_replay_refused(ex(200, TOKEN)) == "accepted with 200, expected 400"
+    assert token.pkce_verifier_refused(ex(500, {"errors": ["Internal Server Error"]})) == \
         "answered 500, expected 400; error is 'Internal Server Error', expected invalid_grant"
-    assert "2 of 2 concurrent redemptions succeeded" in checks_back.single_concurrent_winner([200, 200])
-    message = checks_back.token_entropy("ddat_" + "a" * 40, "access token")
+    assert "2 of 2 concurrent redemptions succeeded" in token.single_concurrent_winner([200, 200])
+    message = token.token_entropy("ddat_" + "a" * 40, "access token")
     assert message.startswith("access token: about 0 bits") and "a" * 10 not in message
-    assert "'logs_read_data'" in checks_back.refresh_scope_not_escalated(
+    assert "'logs_read_data'" in refresh.refresh_scope_not_escalated(
         ex(200, {**TOKEN, "scope": "logs_read_data"}), "logs_read_data")
-    assert "do not include the org subdomain" in checks_back.subdomain_host_tls_failure(ex(200, {}))
-    assert "expected 403 (or 401)" in checks_back.api_forbidden_documented(ex(200, {}), allow_401=True)
-    assert "%x20-21" in checks_back.error_body_well_formed(ex(400, rfc("invalid_grant", 'a"b')))
+    assert "do not include the org subdomain" in api.subdomain_host_tls_failure(ex(200, {}))
+    assert "expected 403 (or 401)" in api.api_forbidden_documented(ex(200, {}), allow_401=True)
+    assert "%x20-21" in token.error_body_well_formed(ex(400, rfc("invalid_grant", 'a"b')))
 
 
 def test_error_body_kind():
-    assert checks_back.error_body_kind(ex(400, rfc("invalid_grant"))) == "rfc"
-    assert checks_back.error_body_kind(ex(400, dd("Forbidden"))) == "datadog"
-    assert checks_back.error_body_kind(ex(400, raw=b"")) == "empty"
-    assert checks_back.error_body_kind(ex(400, raw=b"<html>")) == "not json"
-    assert checks_back.error_body_kind(ex(400, ["x"])) == "other"
+    assert error_body_kind(ex(400, rfc("invalid_grant"))) == "rfc"
+    assert error_body_kind(ex(400, dd("Forbidden"))) == "datadog"
+    assert error_body_kind(ex(400, raw=b"")) == "empty"
+    assert error_body_kind(ex(400, raw=b"<html>")) == "not json"
+    assert error_body_kind(ex(400, ["x"])) == "other"
 
 
-@pytest.mark.parametrize("token,low,high", [
+@pytest.mark.parametrize("value,low,high", [
     (RANDOM, 200, 260),  # prefix stripped, 43 chars x 6 bits at most
     (secrets.token_hex(16), 120, 128.1),
-    (secrets.token_urlsafe(16), 120, 132.1),
+    ("0q3kLmN_pRsTuVwXyZ12b4", 120, 132.1),  # 16 random bytes in base64url (fixed: a random one can look prefixed)
     ("ab" * 30, 0, 61),  # repetitive: bounded by its two distinct characters
     ("x" * 64, 0, 0),
 ])
-def test_estimate_token_bits(token, low, high):
-    bits, how = checks_back.estimate_token_bits(token)
+def test_estimate_token_bits(value, low, high):
+    bits, how = estimate_token_bits(value)
     assert low <= bits <= high, (bits, how)

@@ -1,15 +1,16 @@
-"""harness/checks_front.py: every front-channel check passes on a conforming flow and fails on a
-broken one, with a one-line message that never carries a code or a state value."""
+"""harness/checks/authorization.py: every check of the authorization endpoint (the browser front
+channel: callback, consent and login pages, error pages, refusals) passes on a conforming flow and
+fails on a broken one, with a one-line message that never carries a code or a state value."""
 from __future__ import annotations
 
 import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from checkcases import assert_cases_cover, checks_of, assert_fails_one_line, assert_holds, case_params
+from checkcases import assert_cases_cover, assert_fails_one_line, assert_holds, case_params, checks_of
 
-from harness.checks import front_channel as checks_front
-from harness.checks.registry import CHARACTERIZE, MUST, REGISTRY, SHOULD
+from harness.checks import authorization
+from harness.checks.registry import CHARACTERIZE, MUST, SHOULD
 from harness.browser.consent import FlowResult, PageVisit
 
 CALLBACK = "https://integration.example.com/oauth/callback"
@@ -52,26 +53,75 @@ def case(*args, **kwargs):
 REFUSAL = {"pass": [case(ERR_CB), case(INVALID_CLIENT), case(DENIED)],
            "fail": [case(CODE_CB), case(NO_PARAMS_CB), case(stopped()), case(CODE_IN_PAGE), case(ALTERED_CODE)]}
 
-CASES: dict[str, dict[str, list]] = {
-    "error_page_invalid_client": {
+CASES: dict = {
+    # ---- the callback and the consent page
+    authorization.flow_reached_callback: {
+        "pass": [case(FlowResult(callback_url=f"{CALLBACK}?code=c1&state=s",
+                                 callback_pairs=[("code", "c1"), ("state", "s")]))],
+        "fail": [case(FlowResult(error_text="invalid_client: unknown client",
+                                 pages=[PageVisit("login", "u1"), PageVisit("error", "u2")])),
+                 case(FlowResult(final_url="https://app.datadoghq.com/account/login")),
+                 case(FlowResult(callback_url=f"{CALLBACK}?error=access_denied",
+                                 callback_pairs=[("error", "access_denied")]))],
+    },
+    authorization.state_echoed: {
+        "pass": [case({"state": "a b&c=d"}, "a b&c=d")],
+        "fail": [case({}, "s"), case({"state": "a+b"}, "a b"), case({"state": "S"}, "s")],
+    },
+    authorization.callback_domain: {
+        "pass": [case({"domain": "datadoghq.eu"}, "datadoghq.eu")],
+        "fail": [case({}, "datadoghq.eu"), case({"domain": "datadoghq.com"}, "datadoghq.eu")],
+    },
+    authorization.callback_org_params: {
+        "pass": [case({"site": "https://app.datadoghq.eu", "dd_oid": "o1", "dd_org_name": "Acme"})],
+        "fail": [case({"site": "x"}), case({"site": "", "dd_oid": "o", "dd_org_name": "n"})],
+    },
+    authorization.no_token_in_callback: {
+        "pass": [case({"code": "c", "state": "s", "domain": "datadoghq.com"})],
+        "fail": [case({"code": "c", "access_token": "t"}), case({"token": "t"})],
+    },
+    authorization.callback_no_duplicates: {
+        "pass": [case([("code", "c"), ("state", "s")]), case([])],
+        "fail": [case([("code", "a"), ("state", "s"), ("code", "b")])],
+    },
+    authorization.consent_scopes_exact: {
+        "pass": [case(["b", "a"], ("a", "b"))],
+        "fail": [case(None, ("a",)), case(["a"], ("a", "b")), case(["a", "b", "c"], ("a", "b")), case([], ("a",))],
+    },
+    authorization.redirect_not_307: {
+        "pass": [case(302), case(303), case(None)],
+        "fail": [case(307)],
+    },
+    authorization.consent_not_frameable: {
+        "pass": [case({"x-frame-options": "deny"}), case({"x-frame-options": "SAMEORIGIN"}),
+                 case({"content-security-policy": "default-src 'self'; frame-ancestors 'none'"})],
+        "fail": [case(None), case({}), case({"x-frame-options": "ALLOWALL"}),
+                 case({"content-security-policy": "default-src 'self'"})],
+    },
+    authorization.consent_no_store: {
+        "pass": [case({"cache-control": "no-cache, no-store, must-revalidate"})],
+        "fail": [case(None), case({}), case({"cache-control": "private, max-age=0"})],
+    },
+    # ---- error pages, refusals, scope, login page
+    authorization.error_page_invalid_client: {
         "pass": [case(INVALID_CLIENT), case(error_page("Error\n invalid_request  -  Invalid client_id parameter value"))],
         "fail": [case(MISMATCH), case(CODE_CB), case(ERR_CB), case(stopped()),
                  case(error_page("invalid_client - Invalid client_id parameter value"))],
     },
-    "error_page_mismatching_redirect": {
+    authorization.error_page_mismatching_redirect: {
         "pass": [case(MISMATCH), case(error_page("INVALID_REQUEST - MISMATCHING REDIRECT URI."))],
         "fail": [case(INVALID_CLIENT), case(ALTERED_CODE), case(ALTERED_ERR), case(stopped()),
                  case(error_page("invalid_request - Invalid redirect URI."))],
     },
-    "invalid_client_not_redirected": {
+    authorization.invalid_client_not_redirected: {
         "pass": [case(INVALID_CLIENT), case(stopped())],
         "fail": [case(CODE_CB), case(ERR_CB), case(CODE_IN_PAGE)],
     },
-    "altered_redirect_no_code": {
+    authorization.altered_redirect_no_code: {
         "pass": [case(MISMATCH), case(ALTERED_ERR), case(ERR_CB)],
         "fail": [case(ALTERED_CODE), case(CODE_CB), case(CODE_IN_PAGE)],
     },
-    "callback_at_registered_uri": {
+    authorization.callback_at_registered_uri: {
         "pass": [case(MISMATCH, CALLBACK), case(CODE_CB, CALLBACK), case(ERR_CB, CALLBACK),
                  case(callback("https://p.example/cb?tenant=1&code=c"), "https://p.example/cb?tenant=1")],
         "fail": [case(ALTERED_CODE, CALLBACK), case(ALTERED_ERR, CALLBACK),
@@ -80,28 +130,28 @@ CASES: dict[str, dict[str, list]] = {
                  case(callback("https://integration.example.com/OAUTH/CALLBACK?code=c"), CALLBACK),
                  case(callback("https://p.example/cb?code=c"), "https://p.example/cb?tenant=1")],
     },
-    "error_page_status": {
+    authorization.error_page_status: {
         "pass": [case(400)],
         "fail": [case(None), case(200), case(500)],
     },
-    "published_client_any_org": {
+    authorization.published_client_any_org: {
         "pass": [case(CODE_CB, "Acme"), case(callback(f"{CALLBACK}?code=c"), "Acme")],
         "fail": [case(INVALID_CLIENT, "Acme"), case(ERR_CB, "Acme"), case(CODE_CB, "Globex"), case(stopped(), "Acme")],
     },
-    "pkce_plain_refused": REFUSAL,
-    "pkce_challenge_required": REFUSAL,
-    "pkce_challenge_length_refused": REFUSAL,
-    "response_type_refused": {"pass": REFUSAL["pass"], "fail": REFUSAL["fail"] + [case(FRAG_TOKEN)]},
-    "duplicate_parameter_refused": REFUSAL,
-    "unknown_parameter_ignored": {
+    authorization.pkce_plain_refused: REFUSAL,
+    authorization.pkce_challenge_required: REFUSAL,
+    authorization.pkce_challenge_length_refused: REFUSAL,
+    authorization.response_type_refused: {"pass": REFUSAL["pass"], "fail": REFUSAL["fail"] + [case(FRAG_TOKEN)]},
+    authorization.duplicate_parameter_refused: REFUSAL,
+    authorization.unknown_parameter_ignored: {
         "pass": [case(CODE_CB)],
         "fail": [case(ERR_CB), case(INVALID_CLIENT), case(NO_PARAMS_CB), case(stopped())],
     },
-    "refusal_form": {
+    authorization.refusal_form: {
         "pass": [case(ERR_CB), case(DENIED)],
         "fail": [case(INVALID_CLIENT), case(CODE_CB), case(NO_PARAMS_CB), case(stopped())],
     },
-    "redirect_error_code_valid": {
+    authorization.redirect_error_code_valid: {
         "pass": [case({"error": "invalid_request", "error_description": "Code challenge required."}),
                  case({"error": "access_denied", "state": "s"}),
                  case({"error": "server_error", "error_description": "a'b!c#d[e]f~"})],
@@ -114,44 +164,44 @@ CASES: dict[str, dict[str, list]] = {
                  case({"error": "invalid_request", "error_description": "ünïcode"}),
                  case({"error": "invalid_request", "error_description": "new\nline"})],
     },
-    "redirect_error_is": {
+    authorization.redirect_error_is: {
         "pass": [case({"error": "invalid_request"}, ("invalid_request",)),
                  case({"error": "unauthorized_client"}, ("unsupported_response_type", "unauthorized_client"))],
         "fail": [case({"error": "server_error"}, ("invalid_request",)), case({}, ("invalid_request",))],
     },
-    "deny_access_denied": {
+    authorization.deny_access_denied: {
         "pass": [case(DENIED)],
         "fail": [case(CODE_CB), case(ERR_CB), case(INVALID_CLIENT), case(NO_PARAMS_CB),
                  case(callback(f"{CALLBACK}?error=access_denied&code=c"))],
     },
-    "state_echoed_on_error": {
+    authorization.state_echoed_on_error: {
         "pass": [case({"error": "access_denied", "state": STATE}, STATE)],
         "fail": [case({"error": "access_denied"}, STATE), case({"state": STATE.upper()}, STATE),
                  case({"state": STATE.replace(" ", "+")}, STATE), case({"state": STATE[:-1]}, STATE)],
     },
-    "no_token_in_any_url": {
+    authorization.no_token_in_any_url: {
         "pass": [case(CODE_CB), case(ERR_CB), case(INVALID_CLIENT)],
         "fail": [case(FRAG_TOKEN), case(callback(f"{CALLBACK}?access_token=at&token_type=bearer")),
                  case(callback(f"{CALLBACK}?id_token=x")),
                  case(FlowResult(pages=[PageVisit("consent", f"{AUTHZ}#token=t")], final_url=AUTHZ))],
     },
-    "unknown_scope_not_granted": {
+    authorization.unknown_scope_not_granted: {
         "pass": [case(None, None, "org_management"), case(["metrics_read"], "metrics_read", "org_management"),
                  case(["org_management_read"], "org_management_read", "org_management")],
         "fail": [case(["metrics_read", "org_management"], None, "org_management"),
                  case(None, "metrics_read org_management", "org_management"),
                  case(["org_management"], "org_management", "org_management")],
     },
-    "unknown_scope_refusal_form": {
+    authorization.unknown_scope_refusal_form: {
         "pass": [case(callback(f"{CALLBACK}?error=invalid_scope&state=s"))],
         "fail": [case(CODE_CB), case(ERR_CB), case(error_page("invalid_scope - unknown scope")), case(stopped())],
     },
-    "login_page_not_frameable": {
+    authorization.login_page_not_frameable: {
         "pass": [case({"x-frame-options": "DENY"}), case({"content-security-policy": "frame-ancestors 'self'"})],
         "fail": [case(None), case({}), case({"content-security-policy": "frame-ancestors *"}),
                  case({"x-frame-options": "ALLOW-FROM https://x"})],
     },
-    "login_page_no_store": {
+    authorization.login_page_no_store: {
         "pass": [case({"cache-control": "no-store"}), case({"cache-control": "private, no-store, max-age=0"})],
         "fail": [case(None), case({}), case({"cache-control": "no-cache"}), case({"cache-control": "max-age=600"})],
     },
@@ -160,69 +210,93 @@ CASES: dict[str, dict[str, list]] = {
 
 
 def test_every_front_check_has_cases():
-    assert_cases_cover(CASES, checks_front.__name__)
+    assert_cases_cover(CASES, authorization)
 
 
-@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "pass"))
-def test_check_passes(name, args, kwargs):
-    assert_holds(name, args, kwargs)
+@pytest.mark.parametrize("check,args,kwargs", case_params(CASES, "pass"))
+def test_check_passes(check, args, kwargs):
+    assert_holds(check, args, kwargs)
 
 
-@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "fail"))
-def test_check_fails_with_one_line_without_secrets(name, args, kwargs):
-    message = assert_fails_one_line(name, args, kwargs)
+@pytest.mark.parametrize("check,args,kwargs", case_params(CASES, "fail"))
+def test_check_fails_with_one_line_without_secrets(check, args, kwargs):
+    message = assert_fails_one_line(check, args, kwargs)
     assert CODE not in message and STATE not in message and "at-1" not in message
 
 
 def test_metadata():
     expected = {
-        "error_page_invalid_client": ("DD-TROUBLESHOOT-INVALID-CLIENT-ID", MUST),
-        "error_page_mismatching_redirect": ("DD-TROUBLESHOOT-MISMATCHING-REDIRECT", MUST),
-        "invalid_client_not_redirected": ("RFC6749-4.1.2.1", MUST),
-        "altered_redirect_no_code": ("RFC9700-2.1", MUST),
-        "callback_at_registered_uri": ("RFC6749-3.1.2.4", MUST),
-        "error_page_status": ("DD-ENDPOINTS-ERROR-PAGE", CHARACTERIZE),
-        "published_client_any_org": ("DD-PUBLISH-ANY-ORG", MUST),
-        "pkce_plain_refused": ("DD-OAUTH-PKCE-METHOD", MUST),
-        "pkce_challenge_required": ("RFC9700-2.1.1", SHOULD),
-        "pkce_challenge_length_refused": ("RFC7636-4.2", MUST),
-        "response_type_refused": ("RFC6749-4.1.2.1", MUST),
-        "duplicate_parameter_refused": ("RFC6749-3.1", SHOULD),
-        "unknown_parameter_ignored": ("RFC6749-3.1", MUST),
-        "refusal_form": ("RFC6749-4.1.2.1", CHARACTERIZE),
-        "redirect_error_code_valid": ("RFC6749-4.1.2.1", MUST),
-        "redirect_error_is": ("RFC6749-4.1.2.1", SHOULD),
-        "deny_access_denied": ("DD-ENDPOINTS-DENY", MUST),
-        "state_echoed_on_error": ("RFC6749-4.1.2.1", MUST),
-        "no_token_in_any_url": ("RFC9700-2.1.2", MUST),
-        "unknown_scope_not_granted": ("RFC9700-2.3", MUST),
-        "unknown_scope_refusal_form": ("RFC6749-4.1.2.1", CHARACTERIZE),
-        "login_page_not_frameable": ("RFC6749-10.13", SHOULD),
-        "login_page_no_store": ("RFC9700-4.2", SHOULD),
+        authorization.flow_reached_callback: ("DD-ENDPOINTS-AUTHORIZE", MUST),
+        authorization.state_echoed: ("RFC6749-4.1.2", MUST),
+        authorization.callback_domain: ("DD-OAUTH-REDIRECT-DOMAIN", MUST),
+        authorization.callback_org_params: ("DD-OAUTH-REDIRECT-PARAMS", SHOULD),
+        authorization.no_token_in_callback: ("RFC9700-2.1.2", MUST),
+        authorization.callback_no_duplicates: ("RFC6749-3.1", MUST),
+        authorization.consent_scopes_exact: ("RFC9700-2.3", MUST),
+        authorization.redirect_not_307: ("RFC9700-4.12", SHOULD),
+        authorization.consent_not_frameable: ("RFC6749-10.13", SHOULD),
+        authorization.consent_no_store: ("RFC9700-4.2", SHOULD),
+        authorization.error_page_invalid_client: ("DD-TROUBLESHOOT-INVALID-CLIENT-ID", MUST),
+        authorization.error_page_mismatching_redirect: ("DD-TROUBLESHOOT-MISMATCHING-REDIRECT", MUST),
+        authorization.invalid_client_not_redirected: ("RFC6749-4.1.2.1", MUST),
+        authorization.altered_redirect_no_code: ("RFC9700-2.1", MUST),
+        authorization.callback_at_registered_uri: ("RFC6749-3.1.2.4", MUST),
+        authorization.error_page_status: ("DD-ENDPOINTS-ERROR-PAGE", CHARACTERIZE),
+        authorization.published_client_any_org: ("DD-PUBLISH-ANY-ORG", MUST),
+        authorization.pkce_plain_refused: ("DD-OAUTH-PKCE-METHOD", MUST),
+        authorization.pkce_challenge_required: ("RFC9700-2.1.1", SHOULD),
+        authorization.pkce_challenge_length_refused: ("RFC7636-4.2", MUST),
+        authorization.response_type_refused: ("RFC6749-4.1.2.1", MUST),
+        authorization.duplicate_parameter_refused: ("RFC6749-3.1", SHOULD),
+        authorization.unknown_parameter_ignored: ("RFC6749-3.1", MUST),
+        authorization.refusal_form: ("RFC6749-4.1.2.1", CHARACTERIZE),
+        authorization.redirect_error_code_valid: ("RFC6749-4.1.2.1", MUST),
+        authorization.redirect_error_is: ("RFC6749-4.1.2.1", SHOULD),
+        authorization.deny_access_denied: ("DD-ENDPOINTS-DENY", MUST),
+        authorization.state_echoed_on_error: ("RFC6749-4.1.2.1", MUST),
+        authorization.no_token_in_any_url: ("RFC9700-2.1.2", MUST),
+        authorization.unknown_scope_not_granted: ("RFC9700-2.3", MUST),
+        authorization.unknown_scope_refusal_form: ("RFC6749-4.1.2.1", CHARACTERIZE),
+        authorization.login_page_not_frameable: ("RFC6749-10.13", SHOULD),
+        authorization.login_page_no_store: ("RFC9700-4.2", SHOULD),
     }
-    assert set(expected) == checks_of(checks_front.__name__)
-    for name, (req, severity) in expected.items():
-        c = REGISTRY[name]
-        assert (c.requirement, c.severity) == (req, severity), name
+    assert set(expected) == checks_of(authorization)
+    for c, (req, severity) in expected.items():
+        assert (c.requirement, c.severity) == (req, severity), c.name
         assert re.fullmatch(r"RFC\d+-[\d.]+|DD-[A-Z-]+", c.requirement)
         assert c.link.startswith("https://") and c.title
 
 
+def test_callback_messages_are_informative():
+    flow = FlowResult(error_text="invalid_client", pages=[PageVisit("login", "u1"), PageVisit("error", "u2")])
+    message = authorization.flow_reached_callback(flow)
+    assert "error page: invalid_client" in message and "login -> error" in message
+    assert "stopped at https://x/" in authorization.flow_reached_callback(FlowResult(final_url="https://x/"))
+    assert authorization.callback_org_params({"site": "x"}) == "missing dd_oid, dd_org_name"
+    assert authorization.consent_scopes_exact(["a", "c"], ("a", "b")) == "extra ['c'], missing ['b']"
+    assert authorization.callback_no_duplicates([("code", "a"), ("code", "b")]) == "repeated: code"
+    assert "expected 'datadoghq.eu'" in authorization.callback_domain({"domain": "datadoghq.com"}, "datadoghq.eu")
+    # the state message tells lengths, never the state values themselves
+    assert authorization.state_echoed({"state": "abc"}, "abcd") == "state altered: sent 4 chars, got 3 chars"
+
+
 def test_messages_say_what_happened():
-    assert checks_front.error_page_invalid_client(MISMATCH) == (
+    assert authorization.error_page_invalid_client(MISMATCH) == (
         "the error page says 'invalid_request - Mismatching redirect URI.', "
         "expected 'invalid_request - Invalid client_id parameter value'")
     assert "no error page; redirect to https://integration.example.com/oauth/callback/extra" in \
-        checks_front.error_page_mismatching_redirect(ALTERED_CODE)
-    assert "a code was issued (the callback)" in checks_front.pkce_plain_refused(CODE_CB)
-    assert "a code was issued (a URL on app.datadoghq.eu)" in checks_front.altered_redirect_no_code(CODE_IN_PAGE)
-    assert checks_front.refusal_form(INVALID_CLIENT) == "error page: invalid_request - Invalid client_id parameter value."
-    assert checks_front.unknown_scope_refusal_form(CODE_CB) == "the scope parameter was ignored: a code was issued"
-    assert checks_front.no_token_in_any_url(FRAG_TOKEN) == "a URL carries access_token"
-    assert checks_front.state_echoed_on_error({"state": "abc"}, "abcd") == "state altered: sent 4 chars, got 3 chars"
-    assert checks_front.redirect_error_code_valid({"error": "access_denied", "code": CODE}) == \
+        authorization.error_page_mismatching_redirect(ALTERED_CODE)
+    assert "a code was issued (the callback)" in authorization.pkce_plain_refused(CODE_CB)
+    assert "a code was issued (a URL on app.datadoghq.eu)" in authorization.altered_redirect_no_code(CODE_IN_PAGE)
+    assert authorization.refusal_form(INVALID_CLIENT) == \
+        "error page: invalid_request - Invalid client_id parameter value."
+    assert authorization.unknown_scope_refusal_form(CODE_CB) == "the scope parameter was ignored: a code was issued"
+    assert authorization.no_token_in_any_url(FRAG_TOKEN) == "a URL carries access_token"
+    assert authorization.state_echoed_on_error({"state": "abc"}, "abcd") == "state altered: sent 4 chars, got 3 chars"
+    assert authorization.redirect_error_code_valid({"error": "access_denied", "code": CODE}) == \
         "the error redirect also carries code"
-    assert checks_front.describe_flow(stopped()).startswith("stopped at https://app.datadoghq.eu/account/login (login)")
+    assert authorization.describe_flow(stopped()).startswith(
+        "stopped at https://app.datadoghq.eu/account/login (login)")
 
 
 # ---- the suite's URL builders ------------------------------------------------------------------

@@ -1,20 +1,28 @@
-"""harness/checks.py: every registered check can pass and can fail; verify() applies severities."""
+"""harness/checks/registry.py and the package: `Check` objects, the `@check` decorator, the one
+registration point (`import harness.checks`), requirement links, and verify() applying severities.
+The checks themselves are tested per endpoint module (test_checks_front.py, test_checks_back.py,
+test_integration_mode.py)."""
 from __future__ import annotations
 
+import ast
 import json
 import re
+import subprocess
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
-from checkcases import assert_cases_cover, assert_fails_one_line, assert_holds, case_params
 
-from harness.checks import registry as checks
-from harness.checks.registry import CHARACTERIZE, DD_DOCS, MUST, REGISTRY, SHOULD, Recorder, requirement_link, verify
-from harness.browser.consent import FlowResult, PageVisit
+import harness.checks
+from harness.checks import authorization, registry, token
+from harness.checks.registry import (CHARACTERIZE, DD_DOCS, MUST, REGISTRY, SHOULD, Check, Recorder, check,
+                                     requirement_link, verify)
 from core.errors import ConformanceFailure
 from harness.http.exchange import Exchange
 
-CALLBACK = "https://integration.example.com/oauth/callback"
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS_DIR = ROOT / "harness" / "checks"
 
 
 def ex(status: int = 200, body=None, headers: dict | None = None, raw: bytes | None = None) -> Exchange:
@@ -24,148 +32,10 @@ def ex(status: int = 200, body=None, headers: dict | None = None, raw: bytes | N
                     status=status, response_headers=headers or {}, response_body=content, elapsed_ms=3.0)
 
 
-def case(*args, **kwargs):
-    return args, kwargs
-
-
-TOKEN = {"access_token": "at-123456", "token_type": "bearer", "refresh_token": "rt-123456",
-         "expires_in": 3600, "scope": "metrics_read dashboards_read"}
-RATE = {"x-ratelimit-limit": "100", "x-ratelimit-period": "60", "x-ratelimit-remaining": "99",
-        "x-ratelimit-reset": "10"}
-
-CASES: dict[str, dict[str, list]] = {
-    "flow_reached_callback": {
-        "pass": [case(FlowResult(callback_url=f"{CALLBACK}?code=c1&state=s",
-                                 callback_pairs=[("code", "c1"), ("state", "s")]))],
-        "fail": [case(FlowResult(error_text="invalid_client: unknown client",
-                                 pages=[PageVisit("login", "u1"), PageVisit("error", "u2")])),
-                 case(FlowResult(final_url="https://app.datadoghq.com/account/login")),
-                 case(FlowResult(callback_url=f"{CALLBACK}?error=access_denied",
-                                 callback_pairs=[("error", "access_denied")]))],
-    },
-    "state_echoed": {
-        "pass": [case({"state": "a b&c=d"}, "a b&c=d")],
-        "fail": [case({}, "s"), case({"state": "a+b"}, "a b"), case({"state": "S"}, "s")],
-    },
-    "callback_domain": {
-        "pass": [case({"domain": "datadoghq.eu"}, "datadoghq.eu")],
-        "fail": [case({}, "datadoghq.eu"), case({"domain": "datadoghq.com"}, "datadoghq.eu")],
-    },
-    "callback_org_params": {
-        "pass": [case({"site": "https://app.datadoghq.eu", "dd_oid": "o1", "dd_org_name": "Acme"})],
-        "fail": [case({"site": "x"}), case({"site": "", "dd_oid": "o", "dd_org_name": "n"})],
-    },
-    "no_token_in_callback": {
-        "pass": [case({"code": "c", "state": "s", "domain": "datadoghq.com"})],
-        "fail": [case({"code": "c", "access_token": "t"}), case({"token": "t"})],
-    },
-    "callback_no_duplicates": {
-        "pass": [case([("code", "c"), ("state", "s")]), case([])],
-        "fail": [case([("code", "a"), ("state", "s"), ("code", "b")])],
-    },
-    "consent_scopes_exact": {
-        "pass": [case(["b", "a"], ("a", "b"))],
-        "fail": [case(None, ("a",)), case(["a"], ("a", "b")), case(["a", "b", "c"], ("a", "b")), case([], ("a",))],
-    },
-    "redirect_not_307": {
-        "pass": [case(302), case(303), case(None)],
-        "fail": [case(307)],
-    },
-    "consent_not_frameable": {
-        "pass": [case({"x-frame-options": "deny"}), case({"x-frame-options": "SAMEORIGIN"}),
-                 case({"content-security-policy": "default-src 'self'; frame-ancestors 'none'"})],
-        "fail": [case(None), case({}), case({"x-frame-options": "ALLOWALL"}),
-                 case({"content-security-policy": "default-src 'self'"})],
-    },
-    "consent_no_store": {
-        "pass": [case({"cache-control": "no-cache, no-store, must-revalidate"})],
-        "fail": [case(None), case({}), case({"cache-control": "private, max-age=0"})],
-    },
-    "token_ok": {
-        "pass": [case(ex(200, TOKEN, {"Content-Type": "application/json"}))],
-        "fail": [case(ex(400, {"error": "invalid_grant"})),
-                 case(ex(200, raw=b"<html>login</html>", headers={"Content-Type": "text/html"})),
-                 case(ex(200, ["not", "an", "object"])), case(ex(500, raw=b""))],
-    },
-    "token_fields": {
-        "pass": [case(TOKEN), case({**TOKEN, "token_type": "Bearer"})],
-        "fail": [case({}), case({**TOKEN, "token_type": "mac"}), case({**TOKEN, "access_token": ""}),
-                 case({k: v for k, v in TOKEN.items() if k != "refresh_token"}), case({**TOKEN, "access_token": 5})],
-    },
-    "token_expires_in": {
-        "pass": [case({"expires_in": 3600}), case({"expires_in": 3599})],
-        "fail": [case({}), case({"expires_in": "3600"}), case({"expires_in": True}), case({"expires_in": 3600.0}),
-                 case({"expires_in": 7200}), case({"expires_in": 60})],
-    },
-    "token_no_store": {
-        "pass": [case(ex(headers={"Cache-Control": "no-store"})), case(ex(headers={"cache-control": "no-store, private"}))],
-        "fail": [case(ex(headers={})), case(ex(headers={"Cache-Control": "max-age=60"}))],
-    },
-    "token_scope": {
-        "pass": [case({"scope": "b a"}, ("a", "b"))],
-        "fail": [case({}, ("a",)), case({"scope": "a"}, ("a", "b")), case({"scope": "a b c"}, ("a", "b")),
-                 case({"scope": ""}, ("a",))],
-    },
-    "oauth_error": {
-        "pass": [case(ex(400, {"error": "invalid_grant", "error_description": "code expired"}), 400, ("invalid_grant",)),
-                 case(ex(401, {"errors": ["invalid_client - bad secret"]}), (400, 401), ("invalid_client",),
-                      text="BAD SECRET"),
-                 case(ex(400, raw=b"unsupported_grant_type"), 400, ("unsupported_grant_type",)),
-                 case(ex(404, {"errors": [{"detail": "nope"}]}), 404)],
-        "fail": [case(ex(200, TOKEN), 400, ("invalid_grant",)),
-                 case(ex(400, {"error": "invalid_request"}), 400, ("invalid_grant", "invalid_client")),
-                 case(ex(400, {"error": "invalid_grant"}), 400, ("invalid_grant",), text="expired"),
-                 case(ex(401, {"error": "invalid_client"}), (400,))],
-    },
-    "api_forbidden": {
-        "pass": [case(ex(403, {"errors": ["Forbidden"]})), case(ex(401, {"errors": ["Unauthorized"]}))],
-        "fail": [case(ex(200, {"data": []})), case(ex(401, {"errors": ["Unauthorized"]}), allow_401=False),
-                 case(ex(403, raw=b"<html>Forbidden</html>")), case(ex(403, {"error": "Forbidden"}))],
-    },
-    "api_success": {
-        "pass": [case(ex(200, {"data": []}), json_key="data"), case(ex(204)), case(ex(202, {"status": "ok"}), 202),
-                 case(ex(200, [{"id": 1}]), json_key="data")],
-        "fail": [case(ex(403, {"errors": ["Forbidden"]})), case(ex(200, {"x": 1}), 201),
-                 case(ex(200, raw=b"<html>"), json_key="data"), case(ex(200, {"x": 1}), json_key="data")],
-    },
-    "rate_limit_headers": {
-        "pass": [case(ex(headers=RATE)), case(ex(headers={k.upper(): v for k, v in RATE.items()}))],
-        "fail": [case(ex(headers={})),
-                 case(ex(headers={k: v for k, v in RATE.items() if k != "x-ratelimit-reset"}))],
-    },
-}
-
-
-def test_every_registered_check_has_cases():
-    assert_cases_cover(CASES, "harness.checks.registry")
-
-
-@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "pass"))
-def test_check_passes(name, args, kwargs):
-    assert_holds(name, args, kwargs)
-
-
-@pytest.mark.parametrize("name,args,kwargs", case_params(CASES, "fail"))
-def test_check_fails_with_one_line(name, args, kwargs):
-    assert_fails_one_line(name, args, kwargs)
-
-
-def test_failure_messages_are_informative():
-    flow = FlowResult(error_text="invalid_client", pages=[PageVisit("login", "u1"), PageVisit("error", "u2")])
-    message = checks.flow_reached_callback(flow)
-    assert "error page: invalid_client" in message and "login -> error" in message
-    assert "stopped at https://x/" in checks.flow_reached_callback(FlowResult(final_url="https://x/"))
-    assert checks.callback_org_params({"site": "x"}) == "missing dd_oid, dd_org_name"
-    assert checks.consent_scopes_exact(["a", "c"], ("a", "b")) == "extra ['c'], missing ['b']"
-    assert checks.callback_no_duplicates([("code", "a"), ("code", "b")]) == "repeated: code"
-    assert "expected 'datadoghq.eu'" in checks.callback_domain({"domain": "datadoghq.com"}, "datadoghq.eu")
-    # the state message tells lengths, never the state values themselves
-    assert checks.state_echoed({"state": "abc"}, "abcd") == "state altered: sent 4 chars, got 3 chars"
-
-
 def test_registry_metadata():
+    assert len(REGISTRY) >= 80
     for name, c in REGISTRY.items():
-        assert c.name == name
+        assert isinstance(c, Check) and c.name == name == c.func.__name__
         assert c.severity in (MUST, SHOULD, CHARACTERIZE)
         assert re.fullmatch(r"RFC\d+-[\d.]+|DD-[A-Z-]+", c.requirement), c.requirement
         assert c.link.startswith("https://")
@@ -199,7 +69,12 @@ class FakeRecorder(Recorder):
     @contextmanager
     def step(self, title):
         self.steps.append(title)
-        yield
+        self.step_errors = getattr(self, "step_errors", [])
+        try:
+            yield
+        except BaseException as exc:  # what allure's step sees: the step fails with this message
+            self.step_errors.append((title, exc))
+            raise
 
     def link(self, url, name):
         self.links.append((url, name))
@@ -213,7 +88,7 @@ class FakeRecorder(Recorder):
 
 def test_verify_pass_returns_none_and_records_step_and_link():
     rec = FakeRecorder()
-    assert verify(rec, "state_echoed", {"state": "s"}, "s") is None
+    assert verify(rec, authorization.state_echoed, {"state": "s"}, "s") is None
     assert rec.steps == ["[RFC6749-4.1.2] state is echoed byte for byte on the callback"]
     assert rec.links == [("https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2", "RFC6749-4.1.2")]
     assert rec.warnings == [] and rec.observed == []
@@ -222,18 +97,20 @@ def test_verify_pass_returns_none_and_records_step_and_link():
 def test_verify_must_raises_conformance_failure_with_requirement():
     rec = FakeRecorder()
     with pytest.raises(ConformanceFailure) as info:
-        verify(rec, "callback_domain", {"domain": "datadoghq.com"}, "datadoghq.eu")
+        verify(rec, authorization.callback_domain, {"domain": "datadoghq.com"}, "datadoghq.eu")
     assert isinstance(info.value, AssertionError)
     message = str(info.value)
     assert message.startswith("[DD-OAUTH-REDIRECT-DOMAIN] the callback carries the site's domain: ")
     assert "'datadoghq.com'" in message
     assert rec.warnings == [] and rec.observed == []
+    # the failure is raised inside the check's own step, so the report shows that step red
+    assert [(t, str(e)) for t, e in rec.step_errors] == [(rec.steps[0], message)]
 
 
 def test_verify_should_warns():
     rec = FakeRecorder()
-    assert REGISTRY["callback_org_params"].severity == SHOULD
-    failure = verify(rec, "callback_org_params", {})
+    assert authorization.callback_org_params.severity == SHOULD
+    failure = verify(rec, authorization.callback_org_params, {})
     assert failure == "missing site, dd_oid, dd_org_name"
     assert len(rec.warnings) == 1 and rec.warnings[0].startswith("[DD-OAUTH-REDIRECT-PARAMS] ")
     assert failure in rec.warnings[0]
@@ -242,7 +119,7 @@ def test_verify_should_warns():
 
 def test_verify_characterize_observes():
     rec = FakeRecorder()
-    failure = verify(rec, "token_expires_in", {"expires_in": 7200}, severity=CHARACTERIZE)
+    failure = verify(rec, token.token_expires_in, {"expires_in": 7200}, severity=CHARACTERIZE)
     assert failure == "expires_in is 7200"
     assert rec.observed == [("DD-ENDPOINTS-TTL", "expires_in is 7200")]
     assert rec.warnings == []
@@ -250,14 +127,91 @@ def test_verify_characterize_observes():
 
 def test_verify_severity_override():
     with pytest.raises(ConformanceFailure, match=r"\[RFC9700-4.12\]"):
-        verify(FakeRecorder(), "redirect_not_307", 307, severity=MUST)
+        verify(FakeRecorder(), authorization.redirect_not_307, 307, severity=MUST)
     rec = FakeRecorder()
-    assert verify(rec, "token_no_store", ex(headers={}), severity=SHOULD) == "Cache-Control is ''"
+    assert verify(rec, token.token_no_store, ex(headers={}), severity=SHOULD) == "Cache-Control is ''"
     assert rec.warnings == ["[RFC6749-5.1] token response is Cache-Control: no-store: Cache-Control is ''"]
 
 
 def test_verify_with_the_default_recorder():
-    assert verify(Recorder(), "redirect_not_307", 302) is None
-    assert verify(Recorder(), "redirect_not_307", 307) is not None  # SHOULD: no exception
+    assert verify(Recorder(), authorization.redirect_not_307, 302) is None
+    assert verify(Recorder(), authorization.redirect_not_307, 307) is not None  # SHOULD: no exception
     with pytest.raises(ConformanceFailure):
-        verify(Recorder(), "token_fields", {})
+        verify(Recorder(), token.token_fields, {})
+
+
+# ---- Check objects, the decorator, the one registration point ----------------------------------------
+
+def _decorated_checks(path: Path) -> list[str]:
+    """Names of the functions a module file decorates with @check(...), read from its source."""
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef):
+            for d in node.decorator_list:
+                if isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "check":
+                    names.append(node.name)
+    return names
+
+
+def test_every_check_module_is_imported_by_the_package():
+    """harness/checks/__init__.py is the one registration point: each module that defines checks is in
+    MODULES, the machinery and the private helpers define none."""
+    defining = {p.stem for p in CHECKS_DIR.glob("*.py") if _decorated_checks(p)}
+    assert defining == {m.__name__.rsplit(".", 1)[1] for m in harness.checks.MODULES}
+    assert not _decorated_checks(CHECKS_DIR / "registry.py") and not _decorated_checks(CHECKS_DIR / "_helpers.py")
+    in_source = sorted(n for p in CHECKS_DIR.glob("*.py") for n in _decorated_checks(p))
+    assert in_source == sorted(REGISTRY), "every @check in the source is registered, and nothing else is"
+
+
+def test_importing_the_package_alone_registers_every_check():
+    """In a fresh interpreter, `import harness.checks` (nothing else) registers them all."""
+    code = ("import harness.checks, sys; from harness.checks.registry import REGISTRY; "
+            "print(len(REGISTRY)); print(sorted(m for m in sys.modules if m.startswith('suites')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    count, suites = out.splitlines()
+    assert int(count) == len(REGISTRY) and suites == "[]"
+
+
+def test_a_check_is_an_object_you_can_call():
+    c = token.token_expires_in
+    assert isinstance(c, Check) and REGISTRY["token_expires_in"] is c
+    assert (c.name, c.requirement, c.severity, c.module) == ("token_expires_in", "DD-ENDPOINTS-TTL", MUST,
+                                                             "harness.checks.token")
+    assert c({"expires_in": 3600}) is None and c({"expires_in": 60}) == "expires_in is 60"
+    assert "harness.checks.token.token_expires_in" in repr(c) and "DD-ENDPOINTS-TTL" in repr(c)
+
+
+def test_the_decorator_returns_the_registered_check(monkeypatch):
+    monkeypatch.setattr(registry, "REGISTRY", {})
+
+    @check("RFC6749-5.1", "a made-up check", SHOULD)
+    def made_up(value) -> str | None:
+        return None if value else "no value"
+
+    assert isinstance(made_up, Check) and registry.REGISTRY == {"made_up": made_up}
+    assert (made_up.requirement, made_up.title, made_up.severity) == ("RFC6749-5.1", "a made-up check", SHOULD)
+    assert made_up(1) is None and made_up(0) == "no value"
+    rec = FakeRecorder()
+    assert verify(rec, made_up, 0) == "no value" and rec.warnings == ["[RFC6749-5.1] a made-up check: no value"]
+
+
+def test_a_duplicate_check_name_is_refused(monkeypatch):
+    monkeypatch.setattr(registry, "REGISTRY", dict(REGISTRY))
+    with pytest.raises(ValueError, match=r"duplicate check name 'token_ok'.*harness\.checks\.token"):
+        @check("RFC6749-5.1", "another token_ok")
+        def token_ok(ex) -> str | None:
+            return None
+    assert registry.REGISTRY["token_ok"] is token.token_ok
+
+
+def test_an_unknown_severity_is_refused():
+    with pytest.raises(ValueError, match="severity 'MAY'"):
+        check("RFC6749-5.1", "a check", "MAY")
+
+
+@pytest.mark.parametrize("wrong", ["token_ok", None, token.token_ok.func])
+def test_verify_takes_the_check_object_not_its_name(wrong):
+    with pytest.raises(TypeError, match=r"verify\(\) takes a Check object") as info:
+        verify(FakeRecorder(), wrong, ex())
+    if wrong == "token_ok":
+        assert "harness.checks.<endpoint>.token_ok" in str(info.value)

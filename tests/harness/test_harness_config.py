@@ -489,6 +489,8 @@ BAD_CONFIGS = {
                                   changed(lambda d, t: d["network"].update(hosts={"api.datadoghq.com": "localhost"}))),
     "missing-ca-bundle": BadConfig("network.ca_bundle 'corporate-ca.pem' does not exist",
                                    changed(lambda d, t: d["network"].update(ca_bundle="corporate-ca.pem"))),
+    "network-key-typo": BadConfig("network.host: unknown key; did you mean 'hosts'?",
+                                  changed(lambda d, t: d["network"].update(host=d["network"].pop("hosts")))),
     "unknown-target": BadConfig("--target 'EU9-nothing' is not a configured target", args=("--target", "EU9-nothing")),
     # the .env file (and the variables the targets file takes from it)
     "env-variable-absent": BadConfig("targets[0].client.secret: environment variable HX_CLIENT_SECRET is not set",
@@ -582,7 +584,8 @@ def test_bad_config_is_a_usage_error_without_a_browser(tmp_path):
             problems.append(f"{name}: {BAD_CONFIGS[name].fragment!r} not in {errors[0]}")
         if "Traceback" in text:
             problems.append(f"{name}: a traceback")
-        if "chromium" in text.lower() or "playwright" in text.lower() or "collected" in text or "passed" in text:
+        beyond_error = "\n".join(line for line in text.splitlines() if not line.startswith("ERROR:")).lower()
+        if "chromium" in beyond_error or "playwright" in beyond_error or "collected" in text or "passed" in text:
             problems.append(f"{name}: got as far as tests or a browser:\n{text[-600:]}")
     assert not problems, "\n".join(problems)
     assert not marker.exists(), "a bad configuration started a browser"
@@ -594,3 +597,39 @@ def test_bad_config_is_a_usage_error_without_a_browser(tmp_path):
     control.mkdir()
     proc = run_suites(["--target", "US1-sandbox", "-k", "test_consent_page_headers"], control, env)
     assert marker.exists(), f"the control run never started the stand-in Chromium:\n{(proc.stdout + proc.stderr)[-800:]}"
+
+
+# ---- unknown keys: an error with a did-you-mean, never ignored ------------------------------------
+
+@pytest.mark.parametrize("path, key, expected", [
+    (("network",), "host", ["network.host: unknown key", "did you mean 'hosts'?"]),
+    ((), "target", ["target: unknown key", "did you mean 'targets'?"]),
+    (("targets", 0), "redirect_url", ["targets[US1-sandbox].redirect_url", "did you mean 'redirect_uri'?"]),
+    (("targets", 0, "client"), "secrets", ["targets[US1-sandbox].client.secrets", "did you mean 'secret'?"]),
+    (("targets", 0, "user"), "totp", ["targets[US1-sandbox].user.totp", "did you mean 'totp_secret'?"]),
+    (("targets", 1, "client"), "zzz", ["targets[EU1-published].client.zzz: unknown key; known keys here: id, kind"]),
+])
+def test_unknown_key_is_an_error_with_a_did_you_mean(workdir, path, key, expected):
+    data = base()
+    node = data
+    for part in path:
+        node = node[part]
+    node[key] = "anything"
+    config_error(workdir, data, *expected)
+
+
+def test_unknown_key_inside_integration_section(workdir):
+    data = base()
+    data["targets"][0]["integration"] = {"onboarding_url": "https://p.example/start",
+                                         "redirect_uri": "https://p.example/cb", "success": {"txt": "Connected"}}
+    config_error(workdir, data, "targets[US1-sandbox].integration.success.txt", "did you mean 'text'?")
+
+
+def test_free_form_maps_take_any_key(workdir):
+    data = base()
+    data["network"]["hosts"]["my-proxy.internal"] = "127.0.0.1:9000"
+    data["targets"][0]["integration"] = {"onboarding_url": "https://p.example/start", "redirect_uri": "https://p.example/cb",
+                                         "success": {"text": "ok"}, "login": {"fields": {"Work e-mail": "a@b.c"}}}
+    cfg = load(workdir, data)
+    assert cfg.network.resolve("my-proxy.internal") == ("127.0.0.1", 9000)
+    assert cfg.targets[0].integration.login.fields == (("Work e-mail", "a@b.c"),)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-import harness.checks.integration  # noqa: F401
+from harness.checks import integration
 from harness.config.targets import parse_targets
 from core.errors import ConfigError
 from harness.http.exchange import DatadogHTTP
@@ -143,65 +143,78 @@ def without(param: str) -> str:
 
 KEY = OrgApiKey("k1", "Acme OAuth Client API Key 1")
 CASES = {
-    "partner_starts_on_site": {"pass": [((flow(AUTH), "app.datadoghq.eu"), {})],
-                               "fail": [((flow(AUTH), "app.datadoghq.com"), {}), ((flow(), "app.datadoghq.eu"), {})]},
-    "partner_authorize_request": {
+    integration.partner_starts_on_site: {
+        "pass": [((flow(AUTH), "app.datadoghq.eu"), {})],
+        "fail": [((flow(AUTH), "app.datadoghq.com"), {}), ((flow(), "app.datadoghq.eu"), {})]},
+    integration.partner_authorize_request: {
         "pass": [((flow(AUTH), ("pub", "test"), REDIRECT), {})],
         "fail": [((flow(AUTH), ("other",), REDIRECT), {}), ((flow(AUTH), ("pub",), "https://p.example/other"), {}),
                  ((flow(AUTH.replace("response_type=code", "response_type=token")), ("pub",), REDIRECT), {}),
                  ((flow(), ("pub",), REDIRECT), {})]},
-    "partner_uses_pkce": {"pass": [((flow(AUTH),), {})],
-                          "fail": [((flow(without("code_challenge")),), {}),
-                                   ((flow(AUTH.replace("S256", "plain")),), {}),
-                                   ((flow(AUTH.replace(CHALLENGE, "short")),), {})]},
-    "partner_sends_state": {"pass": [((flow(AUTH),), {})],
-                            "fail": [((flow(without("state")),), {}),
-                                     ((flow(AUTH.replace("s" * 24, "abc")),), {})]},
-    "callback_reached_partner": {"pass": [((flow(AUTH), REDIRECT), {})],
-                                 "fail": [((flow(AUTH, callback=None, error_text="invalid_request"), REDIRECT), {}),
-                                          ((flow(AUTH, callback="https://evil.example/cb?code=c"), REDIRECT), {})]},
-    "partner_reached_success": {"pass": [((flow(AUTH),), {})],
-                                "fail": [((flow(AUTH, outcome="failure"),), {}), ((flow(AUTH, outcome="stuck"),), {})]},
-    "token_exchange_host": {"pass": [((["api.datadoghq.eu"], "api.datadoghq.eu"), {}), ((None, "api.x"), {})],
-                            "fail": [(([], "api.datadoghq.eu"), {}),
-                                     ((["api.datadoghq.eu", "api.datadoghq.com"], "api.datadoghq.eu"), {})]},
-    "partner_api_key_present": {"pass": [(([KEY], "Acme OAuth Client API Key", "EU1"), {})],
-                                "fail": [(([], "Acme OAuth Client API Key", "EU1"), {}),
-                                         (([KEY, OrgApiKey("k2", KEY.name)], "Acme OAuth Client API Key", "EU1"), {})]},
-    "partner_data_arrived": {"pass": [((3, "acme.up", "EU1", 1.0), {})], "fail": [((0, "acme.up", "EU1", 20.0), {})]},
-    "partner_refuses_after_deny": {"pass": [((flow(AUTH, outcome="failure"),), {})],
-                                   "fail": [((flow(AUTH, outcome="success"),), {}),
-                                            ((flow(AUTH, outcome="stuck"),), {})]},
-    "partner_no_loop": {"pass": [((flow(AUTH, outcome="failure"),), {}),
-                                 # Datadog's own hops (after login, the consent form) are not the partner's
-                                 ((flow("https://p.example/start", AUTH, "https://app.datadoghq.eu/account/login",
-                                        AUTH, AUTH, REDIRECT, outcome="failure"),), {})],
-                        "fail": [((flow(AUTH, "https://p.example/start", AUTH, outcome="stuck"),), {})]},
-    "nothing_stored": {"pass": [(([KEY], [KEY]), {}), (([], []), {})], "fail": [(([], [KEY]), {})]},
-    "partner_stored_nothing": {
+    integration.partner_uses_pkce: {
+        "pass": [((flow(AUTH),), {})],
+        "fail": [((flow(without("code_challenge")),), {}),
+                 ((flow(AUTH.replace("S256", "plain")),), {}),
+                 ((flow(AUTH.replace(CHALLENGE, "short")),), {})]},
+    integration.partner_sends_state: {
+        "pass": [((flow(AUTH),), {})],
+        "fail": [((flow(without("state")),), {}),
+                 ((flow(AUTH.replace("s" * 24, "abc")),), {})]},
+    integration.callback_reached_partner: {
+        "pass": [((flow(AUTH), REDIRECT), {})],
+        "fail": [((flow(AUTH, callback=None, error_text="invalid_request"), REDIRECT), {}),
+                 ((flow(AUTH, callback="https://evil.example/cb?code=c"), REDIRECT), {})]},
+    integration.partner_reached_success: {
+        "pass": [((flow(AUTH),), {})],
+        "fail": [((flow(AUTH, outcome="failure"),), {}), ((flow(AUTH, outcome="stuck"),), {})]},
+    integration.token_exchange_host: {
+        "pass": [((["api.datadoghq.eu"], "api.datadoghq.eu"), {}), ((None, "api.x"), {})],
+        "fail": [(([], "api.datadoghq.eu"), {}),
+                 ((["api.datadoghq.eu", "api.datadoghq.com"], "api.datadoghq.eu"), {})]},
+    integration.partner_api_key_present: {
+        "pass": [(([KEY], "Acme OAuth Client API Key", "EU1"), {})],
+        "fail": [(([], "Acme OAuth Client API Key", "EU1"), {}),
+                 (([KEY, OrgApiKey("k2", KEY.name)], "Acme OAuth Client API Key", "EU1"), {})]},
+    integration.partner_data_arrived: {
+        "pass": [((3, "acme.up", "EU1", 1.0), {})], "fail": [((0, "acme.up", "EU1", 20.0), {})]},
+    integration.partner_refuses_after_deny: {
+        "pass": [((flow(AUTH, outcome="failure"),), {})],
+        "fail": [((flow(AUTH, outcome="success"),), {}),
+                 ((flow(AUTH, outcome="stuck"),), {})]},
+    integration.partner_no_loop: {
+        "pass": [((flow(AUTH, outcome="failure"),), {}),
+                 # Datadog's own hops (after login, the consent form) are not the partner's
+                 ((flow("https://p.example/start", AUTH, "https://app.datadoghq.eu/account/login",
+                        AUTH, AUTH, REDIRECT, outcome="failure"),), {})],
+        "fail": [((flow(AUTH, "https://p.example/start", AUTH, outcome="stuck"),), {})]},
+    integration.nothing_stored: {
+        "pass": [(([KEY], [KEY]), {}), (([], []), {})], "fail": [(([], [KEY]), {})]},
+    integration.partner_stored_nothing: {
         "pass": [(([{"install_id": "a", "installed_at": "t1"}], [{"install_id": "a", "installed_at": "t1"}]), {}),
                  ((None, None), {})],
         "fail": [(([], [{"install_id": "a", "installed_at": "t1"}]), {}),
                  (([{"install_id": "a", "installed_at": "t1"}], [{"install_id": "a", "installed_at": "t2"}]), {})]},
-    "forged_state_refused": {"pass": [((flow(outcome="failure"),), {}), ((flow(outcome="stuck"),), {})],
-                             "fail": [((flow(outcome="success"),), {}), ((_unanswered(),), {})]},
-    "genuine_callback_after_forgery": {"pass": [((flow(outcome="success"),), {})],
-                                       "fail": [((flow(outcome="failure"),), {})]},
+    integration.forged_state_refused: {
+        "pass": [((flow(outcome="failure"),), {}), ((flow(outcome="stuck"),), {})],
+        "fail": [((flow(outcome="success"),), {}), ((_unanswered(),), {})]},
+    integration.genuine_callback_after_forgery: {
+        "pass": [((flow(outcome="success"),), {})],
+        "fail": [((flow(outcome="failure"),), {})]},
 }
 
 
 def test_every_integration_check_has_cases():
-    assert_cases_cover(CASES, "harness.checks.integration")
+    assert_cases_cover(CASES, integration)
 
 
-@pytest.mark.parametrize("name, args, kwargs", case_params(CASES, "pass"))
-def test_check_holds(name, args, kwargs):
-    assert_holds(name, args, kwargs)
+@pytest.mark.parametrize("check, args, kwargs", case_params(CASES, "pass"))
+def test_check_holds(check, args, kwargs):
+    assert_holds(check, args, kwargs)
 
 
-@pytest.mark.parametrize("name, args, kwargs", case_params(CASES, "fail"))
-def test_check_fails(name, args, kwargs):
-    assert_fails_one_line(name, args, kwargs)
+@pytest.mark.parametrize("check, args, kwargs", case_params(CASES, "fail"))
+def test_check_fails(check, args, kwargs):
+    assert_fails_one_line(check, args, kwargs)
 
 
 # ---- evidence ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Waivers: the file format and its validation (harness/waivers.py), and what the pytest plugin
-(fixtures/policy.py) does with them: waived failures, waivers no longer needed, expired waivers."""
+"""Waivers: the file format and its validation (harness/results/waivers.py), and what the pytest plugin
+(fixtures/waivers.py) does with them: waived failures, waivers no longer needed, expired waivers."""
 from __future__ import annotations
 
 import json
@@ -235,6 +235,7 @@ waivers:
 """
 
 NO_PLAYWRIGHT = ("-p", "no:playwright")
+POLICY = ("-p", "fixtures.waivers", "-p", "fixtures.baselines")  # inner sessions' plugins besides reporting
 
 
 @pytest.fixture
@@ -247,7 +248,7 @@ def inner(pytester: pytest.Pytester):
 
 
 def _run(pytester: pytest.Pytester, *args: str):
-    return pytester.runpytest(*NO_PLAYWRIGHT, "-p", "fixtures.reporting", "-p", "fixtures.policy",
+    return pytester.runpytest(*NO_PLAYWRIGHT, "-p", "fixtures.reporting", *POLICY,
                               "--waivers", "w", "--baseline-dir", "b", "-rs", *args)
 
 
@@ -317,6 +318,6 @@ def test_bad_waiver_file_is_a_usage_error(inner):
 
 
 def test_missing_waivers_directory_given_explicitly_is_a_usage_error(inner):
-    outcome = inner.runpytest(*NO_PLAYWRIGHT, "-p", "fixtures.policy", "--waivers", "nope")
+    outcome = inner.runpytest(*NO_PLAYWRIGHT, "-p", "fixtures.waivers", "--waivers", "nope")
     assert outcome.ret == pytest.ExitCode.USAGE_ERROR
     outcome.stderr.fnmatch_lines(["*--waivers *nope: no such directory"])

@@ -1,20 +1,19 @@
-"""Front-channel negative checks: what the authorization endpoint does with a bad request.
-
-Registered into harness.checks.REGISTRY (import this module to use them with `verify()`).
-Every check takes what the browser saw (a FlowResult, a callback dict, response headers) and
-returns None or a one-line failure message; none of them ever prints a code or a state value.
+"""Authorization endpoint (browser front channel): the authorize request, the login and consent
+pages, Datadog's error pages and the callback.
 
 RFC 6749 §4.1.2.1 splits authorization errors in two: a bad client_id or redirect_uri must never
 be redirected (an error page instead), anything later goes back to the registered redirect URI as
 `?error=...&state=...`. Datadog documents the first half ("a Datadog error page displays", with
 `invalid_request - ...` texts) and the deny redirect; the other refusals are characterized.
+
+Every check takes what the browser saw (a FlowResult, a callback dict, response headers) and returns
+None or a one-line failure message; none of them ever prints a code or a state value.
 """
 from __future__ import annotations
 
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from harness.checks import registry as checks
 from harness.checks.registry import CHARACTERIZE, SHOULD, check
 
 INVALID_CLIENT_TEXT = "invalid_request - Invalid client_id parameter value"
@@ -27,7 +26,7 @@ _DESCRIPTION_RE = re.compile(r'\A[\x20-\x21\x23-\x5b\x5d-\x7e]*\Z')
 _TOKEN_PARAMS = ("access_token", "refresh_token", "id_token", "token")
 
 
-# ---- what a flow left behind --------------------------------------------------------------------
+# ---- what a flow left behind ---------------------------------------------------------------------
 
 def _urls(flow) -> list[str]:
     """Every URL the flow met: the pages, the callback hop and where the browser ended."""
@@ -102,7 +101,113 @@ def _same_endpoint(url: str, registered: str) -> bool:
     return all(p in pairs for p in parse_qsl(want.query, keep_blank_values=True))
 
 
-# ---- documented error pages (fatal errors: never redirected) ------------------------------------
+# ---- the callback --------------------------------------------------------------------------------
+
+@check("DD-ENDPOINTS-AUTHORIZE", "the flow reaches the redirect URI with a code")
+def flow_reached_callback(result) -> str | None:
+    if result.outcome != "callback":
+        where = f"error page: {result.error_text}" if result.error_text else f"stopped at {result.final_url}"
+        return f"no callback ({where}); pages: {' -> '.join(result.page_names())}"
+    if not result.callback.get("code"):
+        return f"callback without code: keys {sorted(result.callback)}"
+    return None
+
+
+@check("RFC6749-4.1.2", "state is echoed byte for byte on the callback")
+def state_echoed(callback: dict, sent: str, where: str = "the callback") -> str | None:
+    got = callback.get("state")
+    if got is None:
+        return f"state missing from {where}"
+    return None if got == sent else f"state altered: sent {len(sent)} chars, got {len(got)} chars"
+
+
+@check("DD-OAUTH-REDIRECT-DOMAIN", "the callback carries the site's domain")
+def callback_domain(callback: dict, expected_domain: str) -> str | None:
+    got = callback.get("domain")
+    if got is None:
+        return "domain missing from the callback"
+    return None if got == expected_domain else f"domain is {got!r}, expected {expected_domain!r}"
+
+
+@check("DD-OAUTH-REDIRECT-PARAMS", "the callback carries site, dd_oid and dd_org_name", SHOULD)
+def callback_org_params(callback: dict) -> str | None:
+    missing = [k for k in ("site", "dd_oid", "dd_org_name") if not callback.get(k)]
+    return f"missing {', '.join(missing)}" if missing else None
+
+
+@check("RFC9700-2.1.2", "no token travels in the callback URL")
+def no_token_in_callback(callback: dict) -> str | None:
+    leaked = [k for k in ("access_token", "refresh_token", "id_token", "token") if k in callback]
+    return f"callback carries {', '.join(leaked)}" if leaked else None
+
+
+@check("RFC6749-3.1", "parameters appear once on the callback")
+def callback_no_duplicates(pairs: list[tuple[str, str]]) -> str | None:
+    keys = [k for k, _ in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    return f"repeated: {', '.join(dupes)}" if dupes else None
+
+
+# ---- consent page --------------------------------------------------------------------------------
+
+@check("RFC9700-2.3", "the consent page lists exactly the client's scopes")
+def consent_scopes_exact(shown: list[str] | None, configured: tuple[str, ...]) -> str | None:
+    if shown is None:
+        return "no consent page was shown"
+    extra = sorted(set(shown) - set(configured))
+    missing = sorted(set(configured) - set(shown))
+    if extra or missing:
+        return f"extra {extra or '[]'}, missing {missing or '[]'}"
+    return None
+
+
+@check("RFC9700-4.12", "the redirect after consent is not HTTP 307", SHOULD)
+def redirect_not_307(status: int | None) -> str | None:
+    return "307 replays the consent POST to the client" if status == 307 else None
+
+
+@check("RFC6749-10.13", "consent page cannot be framed", SHOULD)
+def consent_not_frameable(headers: dict | None) -> str | None:
+    if headers is None:
+        return "consent page headers not captured"
+    xfo = headers.get("x-frame-options", "").strip().upper()
+    csp = headers.get("content-security-policy", "")
+    m = re.search(r"frame-ancestors\s+([^;]*)", csp)
+    if m:
+        sources = m.group(1).split()
+        if any(src in ("*", "https:", "http:") for src in sources):
+            return f"CSP frame-ancestors allows anyone: {m.group(1).strip()!r}"
+        return None
+    if xfo in ("DENY", "SAMEORIGIN"):
+        return None
+    return "neither X-Frame-Options nor CSP frame-ancestors"
+
+
+@check("RFC9700-4.2", "consent page is not cached (Cache-Control: no-store)", SHOULD)
+def consent_no_store(headers: dict | None) -> str | None:
+    if headers is None:
+        return "consent page headers not captured"
+    return None if "no-store" in headers.get("cache-control", "") else \
+        f"Cache-Control is {headers.get('cache-control')!r}"
+
+
+# ---- login page ----------------------------------------------------------------------------------
+
+@check("RFC6749-10.13", "the login page cannot be framed", SHOULD)
+def login_page_not_frameable(headers: dict | None) -> str | None:
+    if headers is None:
+        return "login page headers not captured"
+    return consent_not_frameable(headers)
+
+
+@check("RFC9700-4.2", "the login page is not cached (Cache-Control: no-store)", SHOULD)
+def login_page_no_store(headers: dict | None) -> str | None:
+    if headers is None:
+        return "login page headers not captured"
+    return consent_no_store(headers)
+
+
+# ---- documented error pages (fatal errors: never redirected) -------------------------------------
 
 @check("DD-TROUBLESHOOT-INVALID-CLIENT-ID", f"Datadog's error page says `{INVALID_CLIENT_TEXT}`")
 def error_page_invalid_client(flow) -> str | None:
@@ -147,7 +252,7 @@ def error_page_status(status: int | None) -> str | None:
     return None if status == 400 else f"the error page answers HTTP {status}"
 
 
-# ---- test (unpublished) vs published clients --------------------------------------------------
+# ---- test (unpublished) vs published clients -----------------------------------------------------
 
 @check("DD-PUBLISH-ANY-ORG", "a published client is authorized from any org of the user")
 def published_client_any_org(flow, org: str) -> str | None:
@@ -159,7 +264,7 @@ def published_client_any_org(flow, org: str) -> str | None:
     return None
 
 
-# ---- refusals after the client is verified ------------------------------------------------------
+# ---- refusals after the client is verified -------------------------------------------------------
 
 @check("DD-OAUTH-PKCE-METHOD", "code_challenge_method=plain is refused (Datadog: 'You must use SHA-256')")
 def pkce_plain_refused(flow) -> str | None:
@@ -239,7 +344,7 @@ def deny_access_denied(flow) -> str | None:
 
 @check("RFC6749-4.1.2.1", "state is echoed byte for byte on the error redirect")
 def state_echoed_on_error(callback: dict, sent: str) -> str | None:
-    return checks.state_echoed(callback, sent, where="the error redirect")
+    return state_echoed(callback, sent, where="the error redirect")
 
 
 @check("RFC9700-2.1.2", "no token travels in any URL (query or fragment) of the flow")
@@ -252,7 +357,7 @@ def no_token_in_any_url(flow) -> str | None:
     return f"a URL carries {', '.join(found)}" if found else None
 
 
-# ---- scope ----------------------------------------------------------------------------------------
+# ---- scope ---------------------------------------------------------------------------------------
 
 @check("RFC9700-2.3", "a scope the client does not have is never granted (consent page or token)")
 def unknown_scope_not_granted(consent_scopes: list[str] | None, token_scope: str | None, scope: str) -> str | None:
@@ -271,19 +376,3 @@ def unknown_scope_refusal_form(flow) -> str | None:
     if flow.outcome == "callback" and flow.callback.get("code"):
         return "the scope parameter was ignored: a code was issued"
     return describe_flow(flow)
-
-
-# ---- login page ---------------------------------------------------------------------------------
-
-@check("RFC6749-10.13", "the login page cannot be framed", SHOULD)
-def login_page_not_frameable(headers: dict | None) -> str | None:
-    if headers is None:
-        return "login page headers not captured"
-    return checks.consent_not_frameable(headers)
-
-
-@check("RFC9700-4.2", "the login page is not cached (Cache-Control: no-store)", SHOULD)
-def login_page_no_store(headers: dict | None) -> str | None:
-    if headers is None:
-        return "login page headers not captured"
-    return checks.consent_no_store(headers)

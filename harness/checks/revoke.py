@@ -1,0 +1,24 @@
+"""Revocation endpoint (RFC 7009): who may revoke what, and what a revocation leaves alone."""
+from __future__ import annotations
+
+from harness.checks._helpers import refusal
+from harness.checks.registry import CHARACTERIZE, check
+
+
+@check("RFC7009-2.1", "revoke with bad client credentials is refused, not 200")
+def revoke_bad_client_refused(ex) -> str | None:
+    return refusal(ex, (400, 401), ("invalid_client", "invalid_request"))
+
+
+@check("RFC7009-2.1", "the token still works after a revocation it was not subject to")
+def token_still_valid(probe_ex) -> str | None:
+    if 200 <= probe_ex.status < 300:
+        return None
+    return f"the token no longer works: probe answered {probe_ex.status}"
+
+
+@check("RFC7009-2.1", "revoking another client's token is refused", CHARACTERIZE)
+def revoke_foreign_refused(ex) -> str | None:
+    if ex.status in (400, 401, 403):
+        return None
+    return f"ignored with {ex.status} (allowed when the token stays valid)"
