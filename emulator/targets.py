@@ -5,6 +5,7 @@ Only the emulator knows its seed's layout; the harness never reads the seed.
 """
 from __future__ import annotations
 
+import fnmatch
 import re
 
 from core.sites import SiteRegistry, load_registry
@@ -15,7 +16,6 @@ USERS = {("EU1", "test"): "mfa", ("EU1", "published"): "mfa", ("US1", "test"): "
          ("US1", "published"): "multiorg"}
 PUBLISHED_SITES = ("US1", "EU1")
 REDIRECT = "https://integration.example.com/oauth/callback"
-HOST_PATTERNS = ("*.datadoghq.com", "*.datadoghq.eu", "*.ddog-gov.com")
 
 
 def _partner_hosts(snapshot: dict) -> tuple[str, ...]:
@@ -23,9 +23,21 @@ def _partner_hosts(snapshot: dict) -> tuple[str, ...]:
     return (partner["host"],) if partner else ()
 
 
+def host_patterns(registry: SiteRegistry | None = None) -> tuple[str, ...]:
+    """Every site's hosts, and every name under each site's domain: a subdomain mistake
+    (`api.bigcorp.datadoghq.eu`) must reach the emulator and fail its TLS name check, as it
+    does against Datadog. Derived from the site registry, so a new site needs no change here."""
+    registry = registry or load_registry()
+    wildcards = {f"*.{site.domain}" for site in registry}
+    # `*.datadoghq.com` already covers `*.us3.datadoghq.com` (fnmatch's * crosses dots): keep the widest
+    wildcards = {w for w in wildcards if not any(o != w and fnmatch.fnmatch(w[2:], o) for o in wildcards)}
+    bare = {h for h in registry.all_hosts() if not any(fnmatch.fnmatch(h, w) for w in wildcards)}
+    return tuple(sorted(wildcards) + sorted(bare))
+
+
 def network_section(snapshot: dict, address: str, ca_pem: str, spki: str) -> dict:
     """Every Datadog host (and the reference partner app's) to the emulator's address, over its CA."""
-    hosts = {pattern: address for pattern in HOST_PATTERNS + _partner_hosts(snapshot)}
+    hosts = {pattern: address for pattern in host_patterns() + _partner_hosts(snapshot)}
     return {"hosts": hosts, "ca_bundle": ca_pem, "chromium_spki": spki}
 
 
