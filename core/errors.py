@@ -19,3 +19,13 @@ class TargetUnavailable(Exception):
 
 class LoginFailed(Exception):
     """The browser could not log in (bad credentials, MFA, unknown page)."""
+
+
+class ClientAuthRefused(ConfigError):
+    """Datadog refused the target's client credentials (401 invalid_client) where the harness needed a
+    grant: the configured client id or secret is wrong, not Datadog."""
+
+
+class PrerequisiteFailed(Exception):
+    """Something this test needs (a shared grant, a token) could not be had; the test that owns that
+    subject reports the failure itself, so this one is broken with the reason, not failed."""

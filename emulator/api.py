@@ -91,7 +91,12 @@ async def marketplace_key(ctx: Ctx, endpoint: Endpoint) -> Response:
 
 
 async def validate(ctx: Ctx) -> Response:
-    api_key_org(ctx)
+    try:
+        api_key_org(ctx)
+    except HTTPFailure:
+        if ctx.store.behaviour.has("validate_unknown_key_200"):
+            return JSONResponse({"valid": False})
+        raise
     return JSONResponse({"valid": True})
 
 

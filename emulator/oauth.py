@@ -31,6 +31,8 @@ def oauth_error_response(ctx: Ctx, err: OAuthError) -> JSONResponse:
 
 
 async def _params(ctx: Ctx) -> dict[str, str]:
+    if ctx.request.method == "GET":  # reached only under the token_get_accepted defect (app.py)
+        return dict(ctx.request.query_params)
     body = await read_body(ctx.request)
     try:
         return parse_params(ctx.request.headers.get("content-type", ""), body)
@@ -75,11 +77,18 @@ def _authenticate(ctx: Ctx, params: dict[str, str]) -> Client:
     return client
 
 
-def _token_response(ctx: Ctx, grant: Grant, access, refresh, include_refresh: bool = True) -> JSONResponse:
+# a scope no client of the seed holds: what refresh_scope_widened adds to a refreshed grant's answer
+WIDENED_SCOPE = "org_management"
+
+
+def _token_response(ctx: Ctx, grant: Grant, access, refresh, include_refresh: bool = True,
+                    refreshed: bool = False) -> JSONResponse:
     behaviour = ctx.store.behaviour
     scopes = list(grant.scopes)
     if behaviour.has("token_scope_missing_one") and len(scopes) > 1:
         scopes = scopes[:-1]
+    if refreshed and behaviour.has("refresh_scope_widened") and WIDENED_SCOPE not in scopes:
+        scopes.append(WIDENED_SCOPE)
     body: dict = {"access_token": access.token, "token_type": "Bearer", "expires_in": 3600, "scope": " ".join(scopes)}
     if include_refresh:
         body["refresh_token"] = refresh.token
@@ -87,8 +96,15 @@ def _token_response(ctx: Ctx, grant: Grant, access, refresh, include_refresh: bo
         body["expires_in"] = "3600"
     if behaviour.has("expires_in_missing"):
         body.pop("expires_in")
-    headers = {} if behaviour.has("token_no_store_missing") else NO_STORE
-    return JSONResponse(body, headers=headers)
+    if refreshed and behaviour.has("refresh_token_type_missing"):
+        body.pop("token_type")
+    headers = {} if behaviour.has("token_no_store_missing") else dict(NO_STORE)
+    if refreshed and behaviour.has("refresh_no_store_missing"):
+        headers.pop("Cache-Control", None)
+    if behaviour.has("token_pragma_missing"):
+        headers.pop("Pragma", None)
+    media_type = "text/plain" if behaviour.has("token_not_json") else None  # the body stays JSON
+    return JSONResponse(body, headers=headers, media_type=media_type)
 
 
 def _s256(verifier: str) -> str:
@@ -154,11 +170,11 @@ def _refresh_grant(ctx: Ctx, client: Client, params: dict[str, str]) -> Response
     if mode == "none":
         access, refresh = store.issue_tokens(grant, refresh=rt.token)
         return _token_response(ctx, grant, access, refresh,
-                               include_refresh=not behaviour.refresh_response_omits_refresh_token)
+                               include_refresh=not behaviour.refresh_response_omits_refresh_token, refreshed=True)
     if mode == "rotate_invalidate":
         rt.revoked = True
     access, refresh = store.issue_tokens(grant)
-    return _token_response(ctx, grant, access, refresh)
+    return _token_response(ctx, grant, access, refresh, refreshed=True)
 
 
 async def token(ctx: Ctx) -> Response:
@@ -188,6 +204,8 @@ async def revoke(ctx: Ctx) -> Response:
             client = _authenticate(ctx, params)
             value = params.get("token")
             if not value:
+                if behaviour.has("revoke_missing_token_200"):
+                    return Response(status_code=200, headers=NO_STORE)
                 raise OAuthError(400, "invalid_request", "Missing token parameter.")
             access = store.access_tokens.get(value)
             refresh = store.refresh_tokens.get(value)

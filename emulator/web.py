@@ -394,12 +394,23 @@ def _issue_code(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str, 
         domain = others[0].domain
     if not behaviour.has("domain_missing"):
         out["domain"] = domain
-    out["site"] = site.web_origin if behaviour.site_param == "origin" else site.web_host
-    out["dd_oid"] = org_id
-    out["dd_org_name"] = store.org(org_id).name
+    named_site = site
+    if behaviour.has("callback_site_wrong_region"):
+        named_site = next(s for s in store.registry.oauth_sites() if s.key != site.key)
+    out["site"] = named_site.web_origin if behaviour.site_param == "origin" else named_site.web_host
+    named_org = org_id
+    if behaviour.has("callback_wrong_org"):  # another org of the site: the user's default, the client owner's...
+        named_org = next(o.id for o in store.orgs.values() if o.site == site.key and o.id != org_id)
+    out["dd_oid"] = named_org
+    out["dd_org_name"] = store.org(named_org).name
     if behaviour.callback_client_id:
         out["client_id"] = client.id
-    return _redirect_with(params["redirect_uri"], out)
+    redirect_uri = params["redirect_uri"]
+    if behaviour.has("callback_path_altered"):  # a "normalised" URI: not the registered one any more
+        parts = urlsplit(redirect_uri)
+        redirect_uri = urlunsplit(parts._replace(path=parts.path + "/" if not parts.path.endswith("/")
+                                                 else parts.path.rstrip("/")))
+    return _redirect_with(redirect_uri, out)
 
 
 def code_expired(store, code: AuthCode) -> bool:

@@ -116,10 +116,12 @@ def _login(args: argparse.Namespace) -> int:
     from playwright.sync_api import sync_playwright
 
     from harness.browser.chromium import STABILITY_ARGS, find_chromium
-
+    from harness.browser.consent import login_start
+    from harness.config.recipes import load_recipes
     from harness.config.targets import load_targets
 
     config = load_targets(Path(args.targets), Path(args.env_file))
+    recipes = load_recipes(Path(args.recipes)) if args.recipes else config.recipes  # --recipes wins
     target = next((t for t in config.targets if t.name == args.target), None)
     if target is None:
         raise ConfigError(f"{args.targets}: no target named {args.target!r}")
@@ -132,13 +134,39 @@ def _login(args: argparse.Namespace) -> int:
         browser = pw.chromium.launch(**launch)
         context = browser.new_context(ignore_https_errors=config.network.chromium_ignores_https_errors)
         page = context.new_page()
-        page.goto(f"{target.site.web_origin}/account/login")
+        page.goto(login_start(recipes, target))  # the recipes' login_path, or the client's authorize URL
         input(f"Log in to {target.site.web_host} in the browser window, then press Enter here... ")
         context.storage_state(path=str(out))
         out.chmod(0o600)
         browser.close()
     print(f"saved browser state: {out}\nadd to the target's user:  storage_state: {out}")
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Preflight before the first night: config, DNS/TLS, credentials, login, one consent flow, one API call."""
+    import json
+    import tempfile
+
+    from harness.config.targets import embedded_config, load_targets
+    from harness.doctor import run_doctor
+
+    names = args.target or None
+    recipes = Path(args.recipes) if args.recipes else None  # wins over the targets file's `recipes:`
+    if args.targets:
+        return run_doctor(lambda: load_targets(Path(args.targets), Path(args.env_file)), names, recipes=recipes)
+    from emulator import start_embedded
+
+    run_dir = Path(tempfile.mkdtemp(prefix="ddoauth-doctor-"))
+    try:
+        embedded = start_embedded(run_dir)
+        try:
+            document = json.loads(embedded.targets_file.read_text())
+            return run_doctor(lambda: embedded_config(document), names, recipes=recipes)
+        finally:
+            embedded.stop()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     log.add_argument("--targets", required=True)
     log.add_argument("--env-file", default=".env")
     log.add_argument("--state-dir", default=".ddoauth")
+    log.add_argument("--recipes", help="page recipes file (wins over the targets file's `recipes:`)")
+    doc = sub.add_parser("doctor", allow_abbrev=False, help="preflight: config, DNS/TLS, credentials, login, "
+                         "one consent flow and one API call per target (default: the embedded emulator)")
+    doc.add_argument("--targets", help="targets YAML (default: the embedded emulator)")
+    doc.add_argument("--target", action="append", help="only this target (repeatable; default: all)")
+    doc.add_argument("--env-file", default=".env")
+    doc.add_argument("--recipes", help="page recipes file (wins over the targets file's `recipes:`)")
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "conformance":
@@ -188,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             return _rotation(args)
         if args.command == "campaign":
             return _campaign(args)
+        if args.command == "doctor":
+            return _doctor(args)
         return _login(args)
     except ConfigError as exc:
         print(f"ddoauth: {exc}", file=sys.stderr)

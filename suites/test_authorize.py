@@ -34,6 +34,9 @@ def test_callback_parameters(target, shared_grant, verify):
     verify(authorization.state_echoed, auth.callback, auth.state)
     verify(authorization.callback_domain, auth.callback, target.site.domain)
     verify(authorization.callback_org_params, auth.callback)
+    verify(authorization.callback_org_matches, auth.callback, target.org, target.org_id)
+    verify(authorization.callback_site_matches, auth.callback, target.site)
+    verify(authorization.callback_at_registered_uri, auth.flow, target.redirect_uri)  # scheme, host, path
     verify(authorization.no_token_in_callback, auth.callback)
     verify(authorization.callback_no_duplicates, auth.flow.callback_pairs)
     allure.dynamic.parameter("callback keys", ",".join(sorted(auth.callback)), excluded=True)
@@ -50,6 +53,7 @@ def test_region_switch_follows_callback_domain(region_pair, browser_sessions, ht
         f"(pages: {' -> '.join(auth.flow.page_names())}); Datadog documents that users can select their region")
     verify(authorization.flow_reached_callback, auth.flow)
     verify(authorization.callback_domain, auth.callback, other.site.domain)
+    verify(authorization.callback_site_matches, auth.callback, other.site)
     client = oauth_client(http, other, auth.domain)  # token and API host follow the callback's domain
     ex = client.exchange_code(auth.code, start.redirect_uri, auth.pkce.verifier)
     verify(token.token_ok, ex)

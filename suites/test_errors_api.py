@@ -2,6 +2,8 @@
 and an org subdomain in the API host fails before any request is made (TLS hostname check)."""
 from __future__ import annotations
 
+import secrets
+
 import allure
 import pytest
 
@@ -115,3 +117,13 @@ def test_subdomain_api_host_fails_tls(target, http, verify):
     allure.attach(f"GET https://{host}/api/v2/users/me\n-> {outcome}\n\n{DD_SUBDOMAIN_ADVICE}",
                   name="subdomain in the API host: documented explanation",
                   attachment_type=allure.attachment_type.TEXT)
+
+
+@allure.story("API key")
+def test_validate_refuses_unknown_key(target, http, verify):
+    """Datadog's validate endpoint answers 403 {"errors": [...]} for a key it does not know: the check a
+    partner (and the marketplace-key test) relies on to tell a good key from a bad one."""
+    client = oauth_client(http, target)
+    unknown = secrets.token_hex(16)  # the shape of a Datadog API key (32 hex), issued to no one
+    ex = client.api("GET", "/api/v1/validate", None, headers={"DD-API-KEY": unknown}, label="validate an unknown key")
+    verify(api.validate_unknown_key_refused, ex)

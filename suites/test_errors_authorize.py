@@ -327,6 +327,8 @@ def test_login_page_headers(target, browser_sessions, documents, verify):
     flow = authorize(browser_sessions, target, logged_in=False, stop_at="login",
                      context_factory=documents.factory).flow
     assert flow.page_names()[-1:] == ["login"], f"the login page was not reached: {describe_flow(flow)}"
-    headers = documents.headers("/account/login")
+    # the login page's path comes from the recipes (login_path), else from the page the login recipe recognised
+    login_path = browser_sessions.recipes.login_path or urlsplit(flow.pages[-1].url).path
+    headers = documents.headers(login_path)
     verify(authorization.login_page_not_frameable, headers)
     verify(authorization.login_page_no_store, headers)

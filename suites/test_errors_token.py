@@ -232,6 +232,22 @@ def test_wrong_client_secret_is_401(target, browser_sessions, http, verify, reco
     then()
 
 
+# ---- the request method --------------------------------------------------------------------------------
+
+@allure.story("request method")
+def test_token_endpoint_refuses_get(target, browser_sessions, http, verify, recorder):
+    """RFC 6749 §3.2: the client MUST use POST. A complete, valid code exchange sent as a GET (parameters in
+    the query) must be refused (405, or another 4xx) without tokens; a bogus code could not tell a refused
+    method from a refused code, so the exchange uses a fresh one and redeems it properly afterwards."""
+    auth = _consent(browser_sessions, target, verify)
+    client = _negative_client(http, target, auth.domain)
+    ex = client.exchange_code_with_get(auth.code, target.redirect_uri, auth.pkce.verifier)
+    then = _refused(http, auth, ex, recorder, "DD-CODE-AFTER-GET")
+    recorder.observe("DD-TOKEN-GET-STATUS", f"{ex.status}")
+    verify(token.token_get_refused, ex)
+    then()
+
+
 # ---- error answers and token quality -------------------------------------------------------------------
 
 @allure.story("error answers")

@@ -2,23 +2,41 @@
 import allure
 
 from fixtures.grants import oauth_client
-from harness.checks import api, token
+from harness.checks import api, refresh, token
 from suites.probes import identity_probe
 
 pytestmark = [allure.feature("refresh"), allure.severity(allure.severity_level.CRITICAL)]
 
 
+def _granted(grant, target) -> tuple[str, ...]:
+    """The grant's scope: what the code exchange answered, else (scope omitted: unchanged) the client's."""
+    scope = grant.tokens.get("scope")
+    return tuple(scope.split()) if isinstance(scope, str) else tuple(target.client.scopes)
+
+
+def _verify_refresh_answer(verify, ex, granted: tuple[str, ...]) -> dict:
+    """Every refresh answer is checked like a code answer (RFC 6749 §6 issues it "as described in
+    Section 5.1"): 200 JSON, its fields and type, expires_in, the caching headers, and a scope no wider
+    than the grant's. Only a new refresh_token is optional here."""
+    verify(token.token_ok, ex)
+    body = ex.json
+    verify(refresh.refresh_answer_fields, body)
+    verify(token.token_expires_in, body)
+    verify(token.token_content_type, ex)
+    verify(token.token_no_store, ex)
+    verify(token.token_pragma_no_cache, ex)
+    verify(refresh.refresh_scope_within_grant, body, granted)
+    return body
+
+
 @allure.story("refresh grant")
 def test_refresh_returns_working_access_token(target, fresh_grant, http, verify, recorder):
     grant = fresh_grant()
+    granted = _granted(grant, target)
     client = oauth_client(http, target, grant.authorization.domain)
     first = client.refresh(grant.refresh_token)
-    verify(token.token_ok, first)
-    body = first.json
-    assert body.get("access_token") and body["access_token"] != grant.access_token, \
-        "[RFC6749-6] refresh must return a new access token"
-    verify(token.token_expires_in, body)
-    verify(token.token_no_store, first)
+    body = _verify_refresh_answer(verify, first, granted)
+    assert body["access_token"] != grant.access_token, "[RFC6749-6] refresh must return a new access token"
     probe = identity_probe(target)
     if probe is not None:
         verify(api.api_success, probe(client, body["access_token"]))
@@ -29,10 +47,9 @@ def test_refresh_returns_working_access_token(target, fresh_grant, http, verify,
     again = client.refresh(grant.refresh_token)
     recorder.observe("DD-REFRESH-OLD-TOKEN-AFTER-ROTATION", f"status {again.status}")
     if not rotated:
-        verify(token.token_ok, again)  # an unrotated refresh token must keep working (no expiry, docs)
+        _verify_refresh_answer(verify, again, granted)  # an unrotated refresh token keeps working (no expiry, docs)
     else:
-        nxt = client.refresh(body["refresh_token"])
-        verify(token.token_ok, nxt)
+        _verify_refresh_answer(verify, client.refresh(body["refresh_token"]), granted)
 
 
 @allure.story("refresh grant")
@@ -45,6 +62,6 @@ def test_refresh_after_access_token_expiry(target, expire_access_token, fresh_gr
     if probe is not None:
         verify(api.api_forbidden, probe(client, grant.access_token))
     ex = client.refresh(grant.refresh_token)
-    verify(token.token_ok, ex)
+    _verify_refresh_answer(verify, ex, _granted(grant, target))
     if probe is not None:
         verify(api.api_success, probe(client, ex.json["access_token"]))

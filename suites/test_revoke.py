@@ -3,7 +3,7 @@ import allure
 import pytest
 
 from fixtures.grants import oauth_client
-from harness.checks import api, token
+from harness.checks import api, revoke, token
 from suites.probes import identity_probe
 
 pytestmark = [allure.feature("revoke"), allure.severity(allure.severity_level.NORMAL)]
@@ -43,3 +43,11 @@ def test_revoke_unknown_token_is_200(target, http, verify):
     client = oauth_client(http, target)
     ex = client.revoke("ddoauth-not-a-real-token-0123456789")
     assert ex.status == 200, f"[RFC7009-2.2] an invalid token must answer 200, got {ex.status}"
+
+
+@allure.story("missing token")
+def test_revoke_without_token_is_400(target, http, verify):
+    """RFC 7009 §2.1: `token` is REQUIRED; a request without it is invalid_request (§2.2.1, RFC 6749 §5.2),
+    and Datadog documents 400 for missing parameters. The client authenticates properly."""
+    client = oauth_client(http, target)
+    verify(revoke.revoke_missing_token_refused, client.revoke(None))

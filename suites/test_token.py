@@ -14,7 +14,9 @@ def test_token_response_fields(target, shared_grant, verify, recorder):
     body = ex.json
     verify(token.token_fields, body)
     verify(token.token_expires_in, body)
+    verify(token.token_content_type, ex)
     verify(token.token_no_store, ex)
+    verify(token.token_pragma_no_cache, ex)
     if "scope" in body:
         verify(token.token_scope, body, target.client.scopes)
     else:  # RFC 6749 §5.1 lets a server omit an unchanged scope; Datadog's docs show it, clients default it

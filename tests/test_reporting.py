@@ -194,6 +194,8 @@ def test_side_files_written(inner_run) -> None:
         "Waived",
         "Login failed",
         "Datadog unreachable or 5xx",
+        "Configuration",
+        "Prerequisite failed",
         "Harness error",
         "Conformance failure",
     ]
@@ -359,6 +361,9 @@ def test_categories_regexes() -> None:
         == "Datadog unreachable or 5xx"
     )
     assert categorize("broken", "KeyError: 'x'") == "Harness error"
+    assert categorize("broken", "core.errors.ClientAuthRefused: client authentication refused for target X") \
+        == "Configuration"
+    assert categorize("broken", "core.errors.PrerequisiteFailed: no grant for X") == "Prerequisite failed"
     assert categorize("failed", "core.errors.ConformanceFailure: no PKCE") == "Conformance failure"
     assert categorize("passed", None) is None
     for c in CATEGORIES:  # valid as JavaScript too: no inline flags, no Python-only syntax
@@ -438,7 +443,10 @@ def test_hard_timeout_writes_a_broken_allure_result_and_the_verdict(tmp_path: Pa
     assert categorize(result["status"], result["statusDetails"]["message"]) == "Harness error"
     labels = {(label["name"], label["value"]) for label in result["labels"]}
     assert {("epic", "US1"), ("feature", "hangs"), ("suite", "test_hang"), ("framework", "pytest")} <= labels
-    assert result["parameters"] == [{"name": "target", "value": "'US1-x'"}]  # the dynamic one, not the object
+    shown = [p for p in result["parameters"] if p.get("mode") != "hidden"]
+    assert shown == [{"name": "target", "value": "'US1-x'"}]  # the dynamic one, not the object
+    assert {"name": "pytest node id", "value": "'suites/test_hang.py::test_hangs[US1-x]'", "excluded": True,
+            "mode": "hidden"} in result["parameters"]  # ties the result to the verdict's test id
     assert result["links"] == [{"type": "link", "url": "https://example.com/rfc", "name": "RFC-1"}]
     assert result["historyId"] and result["testCaseId"]
     verdict = json.loads((tmp_path / "reports" / "verdict.json").read_text())

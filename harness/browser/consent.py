@@ -1,27 +1,32 @@
 """Drive Datadog's login, MFA, site picker, org picker and consent pages in a real browser.
 
-Pages are recognised and driven through recipes (harness/browser/recipes.yaml: role and label
-locators), so a changed Datadog page is a data fix. The redirect to the client's redirect URI
-is intercepted in the browser and never fetched: no callback server is needed.
+Pages are recognised and driven through recipes (harness/config/recipes.py: the built-in
+harness/browser/recipes.yaml merged with the user's recipes file), so a changed Datadog page is a
+data fix. A page no recipe recognises ends the flow at once (LoginFailed naming its URL, HTTP status
+and title) and is saved under <reports-dir>/pages/. The redirect to the client's redirect URI is
+intercepted in the browser and never fetched: no callback server is needed.
 """
 from __future__ import annotations
 
-import functools
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 import pyotp
-import yaml
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from core.errors import LoginFailed, TargetUnavailable
+from core.pkce import PKCE
 from core.redact import REDACTOR
+from harness.browser.evidence import save_page, status_text
+from harness.config.recipes import Locator, Recipes, builtin_recipes
+from harness.http.oauth_client import authorize_url
 
 DATADOG_SUFFIXES = ("datadoghq.com", "datadoghq.eu", "ddog-gov.com")
 
@@ -32,6 +37,7 @@ class PageVisit:
     url: str
     screenshot: bytes | None = None
     aria: str | None = None
+    saved: Path | None = None  # the stem of the files already saved for it (<reports-dir>/pages/...)
 
 
 @dataclass
@@ -63,23 +69,73 @@ class FlowResult:
         return [p.name for p in self.pages]
 
 
-@functools.lru_cache(maxsize=None)
-def load_recipes() -> tuple[dict, ...]:
-    data = yaml.safe_load(resources.files("harness.browser").joinpath("recipes.yaml").read_text())
-    return tuple(data["pages"])
+def locate(root, spec: Locator, name: str | None = None):
+    """The Playwright locator a recipe's locator names, inside `root` (a Page or a Locator).
+
+    role (+ name, a regex), label (exact), placeholder (exact), text (visible text, a regex), testid,
+    css; `within` first narrows the search to the inside of another locator. `name` overrides the
+    spec's accessible name (a picker's entry: the org, the site key); on a locator without a role it
+    filters by the element's text instead."""
+    if isinstance(spec, dict):  # a raw mapping (tests, ad-hoc callers): validated like a recipes file
+        spec = Locator.model_validate(spec)
+    scope = locate(root, spec.within) if spec.within is not None else root
+    if spec.role is not None:
+        wanted = name if name is not None else spec.name
+        if wanted is None:
+            return scope.get_by_role(spec.role)
+        return scope.get_by_role(spec.role, name=wanted if isinstance(wanted, re.Pattern) else re.compile(wanted))
+    if spec.label is not None:
+        found = scope.get_by_label(spec.label, exact=True)
+    elif spec.placeholder is not None:
+        found = scope.get_by_placeholder(spec.placeholder, exact=True)
+    elif spec.text is not None:
+        found = scope.get_by_text(re.compile(spec.text))
+    elif spec.testid is not None:
+        found = scope.get_by_test_id(spec.testid)
+    else:
+        found = scope.locator(spec.css)
+    return found.filter(has_text=re.compile(name)) if name is not None else found
 
 
-def locate(page: Page, spec: dict, name: str | None = None):
-    """A Playwright locator from a recipe entry: {role, name (regex), label, testid}."""
-    if "testid" in spec:
-        return page.get_by_test_id(spec["testid"])
-    if "label" in spec:
-        return page.get_by_label(spec["label"], exact=True)
-    wanted = name if name is not None else spec.get("name")
-    if wanted is None:
-        return page.get_by_role(spec["role"])
-    pattern = wanted if isinstance(wanted, re.Pattern) else re.compile(wanted)
-    return page.get_by_role(spec["role"], name=pattern)
+def login_start(recipes: Recipes, target) -> str:
+    """Where a login starts: the recipes' login_path on the target's web host, or (login_path: null)
+    a fresh authorize URL of the target's client, from which Datadog sends the browser to its login."""
+    if recipes.login_path is not None:
+        return f"{target.site.web_origin}{recipes.login_path}"
+    return authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, secrets.token_urlsafe(16),
+                         PKCE.generate())
+
+
+def short_url(url: str) -> str:
+    """scheme://host/path, with `?…` when there was a query (it carries state and the PKCE challenge)."""
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("http"):
+        return url[:120]
+    return f"{parts.scheme}://{parts.netloc}{parts.path}{'?…' if parts.query else ''}"
+
+
+class DocumentStatus:
+    """The HTTP status of the page's current document (its last main-frame navigation response)."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.status: int | None = None
+        self.url: str | None = None
+
+    def _on_response(self, response) -> None:
+        try:
+            if response.request.is_navigation_request() and response.frame == self.page.main_frame \
+                    and not 300 <= response.status < 400:
+                self.status, self.url = response.status, response.url
+        except Exception:
+            pass
+
+    def __enter__(self) -> "DocumentStatus":
+        self.page.on("response", self._on_response)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.page.remove_listener("response", self._on_response)
 
 
 def blocked_hosts_rules(redirect_uris) -> list[str]:
@@ -152,9 +208,16 @@ class Credentials:
 
 
 class ConsentDriver:
+    NETWORK_QUIET_S = 5.0  # at most this long for the network to go quiet before deciding a page is unknown
+
     def __init__(self, credentials: Credentials | None, org: str | None, site_key: str,
                  decision: str = "authorize", screenshots: bool = True, record_aria: bool = False,
-                 on_page: Callable[[PageVisit], None] | None = None, timeout_s: float = 20.0, max_steps: int = 12):
+                 on_page: Callable[[PageVisit], None] | None = None, timeout_s: float = 20.0, max_steps: int = 12,
+                 recipes: Recipes | None = None, snapshot_dir: Path | None = None, snapshot_prefix: str = "page"):
+        self.recipes = recipes or builtin_recipes()
+        self.snapshot_dir = snapshot_dir  # where an unrecognised page is saved (None: nowhere)
+        self.snapshot_prefix = snapshot_prefix
+        self._document: DocumentStatus | None = None
         self.credentials = credentials
         self.org = org
         self.site_key = site_key
@@ -193,7 +256,7 @@ class ConsentDriver:
         page.on("request", on_request)
         page.on("response", on_response)
         try:
-            with SlowPageWatch(page):  # a Datadog page that never arrives: TargetUnavailable
+            with SlowPageWatch(page), self._watch_document(page):  # a Datadog page that never arrives: TargetUnavailable
                 try:
                     if url is not None:  # None: carry on from where the page already is (integration mode)
                         page.goto(url, wait_until="domcontentloaded")
@@ -211,27 +274,50 @@ class ConsentDriver:
             result.callback_redirect_status = response.status if response else None
         return result
 
-    def login(self, page: Page, web_origin: str) -> FlowResult:
-        """Log in on the site's login page (password, then MFA) and stop once Datadog lets us in."""
-        with SlowPageWatch(page):  # a Datadog page that never arrives: TargetUnavailable
-            return self._login(page, web_origin)
+    def login(self, page: Page, web_origin: str, start_url: str | None = None) -> FlowResult:
+        """Log in (password, then MFA) and stop once Datadog lets us in. The login starts at `start_url`
+        (see login_start), else at the recipes' login_path on `web_origin`."""
+        login_path = self.recipes.login_path
+        if start_url is None:
+            if login_path is None:
+                raise LoginFailed(f"the recipes ({self.recipes.source}) set login_path: null, so the login starts "
+                                  "from an authorize URL, and none was given")
+            start_url = f"{web_origin}{login_path}"
+        if login_path is None:  # through the authorize URL: logged in once consent (or the callback) is reached
+            result = self.run(page, start_url, stop_at="consent")
+            if result.outcome == "error_page":
+                raise LoginFailed(f"the login from the authorize URL ended on Datadog's error page: {result.error_text}")
+            return result
+        with SlowPageWatch(page), self._watch_document(page):  # a Datadog page that never arrives: TargetUnavailable
+            return self._login(page, start_url, login_path)
 
-    def _login(self, page: Page, web_origin: str) -> FlowResult:
+    def _login(self, page: Page, start_url: str, login_path: str) -> FlowResult:
         result = FlowResult()
-        page.goto(f"{web_origin}/account/login", wait_until="domcontentloaded")
+        page.goto(start_url, wait_until="domcontentloaded")
         seen: dict[str, int] = {}
+
+        def left_login() -> bool:
+            return not urlsplit(page.url).path.startswith(login_path)
+
         for _ in range(self.max_steps):
-            if not urlsplit(page.url).path.startswith("/account/login"):
+            name = None if left_login() else self._detect(page, result, done=left_login)
+            if name is None:  # Datadog let us in
                 result.final_url = page.url
                 return result
-            name = self._detect(page, result)
             seen[name] = seen.get(name, 0) + 1
             self._visit(page, result, name)
-            if name not in ("login", "mfa", "site_picker"):
+            if name == "error":
+                raise LoginFailed(f"the login ended on Datadog's error page at {short_url(page.url)}: "
+                                  f"{self._error_text(page)}")
+            if name not in ("login", "mfa", "site_picker") and not self.recipes.is_custom(name):
                 break
-            getattr(self, f"_act_{name}")(page, result, seen[name])
+            self._act(page, result, name, seen[name])
             page.wait_for_load_state("domcontentloaded")
-        raise LoginFailed(f"login on {web_origin} did not complete: {' -> '.join(result.page_names())}")
+        raise LoginFailed(f"login at {short_url(start_url)} did not complete: {' -> '.join(result.page_names())}")
+
+    def _watch_document(self, page: Page) -> DocumentStatus:
+        self._document = DocumentStatus(page)
+        return self._document
 
     # ---- steps ------------------------------------------------------------------------------
     def _loop(self, page: Page, result: FlowResult, last_document: dict, stop_at: str | None) -> None:
@@ -243,15 +329,13 @@ class ConsentDriver:
             seen[name] = seen.get(name, 0) + 1
             self._visit(page, result, name)
             if name == "error":
-                recipe = self._recipe("error")
-                result.error_text = locate(page, recipe["text"]).first.inner_text().strip()
+                result.error_text = self._error_text(page)
                 return
             if name == "consent":
                 self._read_consent(page, result, last_document)
             if name == stop_at:
                 return
-            action = getattr(self, f"_act_{name}")
-            action(page, result, seen[name])
+            self._act(page, result, name, seen[name])
             try:
                 page.wait_for_load_state("domcontentloaded")
             except PlaywrightError:
@@ -261,24 +345,100 @@ class ConsentDriver:
                 return
         raise LoginFailed(f"no callback after {self.max_steps} pages: {' -> '.join(result.page_names())}")
 
-    def _recipe(self, name: str) -> dict:
-        return next(r for r in load_recipes() if r["name"] == name)
+    def _recipe(self, name: str):
+        return self.recipes.page(name)
 
-    def _detect(self, page: Page, result: FlowResult) -> str | None:
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            if result.callback_url is not None:
+    def _act(self, page: Page, result: FlowResult, name: str, n: int) -> None:
+        if self.recipes.is_custom(name):  # a page of the user's recipes: click what it names and go on
+            locate(page, self._recipe(name).click).first.click()
+            return
+        getattr(self, f"_act_{name}")(page, result, n)
+
+    def _error_text(self, page: Page) -> str:
+        recipe = self._recipe("error")
+        return locate(page, recipe.text or recipe.detect).first.inner_text().strip()
+
+    def _match(self, page: Page) -> str | None:
+        for recipe in self.recipes.pages:
+            try:
+                if locate(page, recipe.recipe.detect).first.is_visible():
+                    return recipe.name
+            except Exception:  # the page navigated while we looked; look again
                 return None
-            for recipe in load_recipes():
-                try:
-                    if locate(page, recipe["detect"]).first.is_visible():
-                        return recipe["name"]
-                except Exception:  # the page navigated while we looked; look again
+        return None
+
+    @staticmethod
+    def _loaded(page: Page) -> bool:
+        try:
+            return page.evaluate("document.readyState") == "complete"
+        except Exception:  # navigating
+            return False
+
+    def _detect(self, page: Page, result: FlowResult, done: Callable[[], bool] | None = None) -> str | None:
+        """The name of the page the browser shows (None: the callback was reached, or `done()`). A page that has
+        loaded, whose network went quiet and that no recipe recognises within settle_s (at once when
+        its HTTP status is 4xx/5xx) ends the flow: LoginFailed naming it (_unrecognised)."""
+        deadline = time.monotonic() + self.timeout_s
+        quiet_since: float | None = None
+        while True:
+            if result.callback_url is not None or (done is not None and done()):
+                return None
+            name = self._match(page)
+            if name is not None:
+                return name
+            now = time.monotonic()
+            if result.callback_url is None and self._loaded(page):
+                if quiet_since is None:
+                    try:
+                        page.wait_for_load_state("networkidle",
+                                                 timeout=max(100.0, min(self.NETWORK_QUIET_S, deadline - now) * 1000))
+                    except PlaywrightError:
+                        pass
+                    quiet_since = time.monotonic()
+                    continue  # look once more, now that the network is quiet
+                status = self._document.status if self._document is not None else None
+                if (status is not None and status >= 400) or now - quiet_since >= self.recipes.settle_s:
                     break
+            else:
+                quiet_since = None
+            if now >= deadline:
+                break
             page.wait_for_timeout(50)
-        if result.callback_url is not None:
+        if result.callback_url is not None or (done is not None and done()):
             return None
-        raise LoginFailed(f"unrecognised page at {page.url} after {' -> '.join(result.page_names()) or 'start'}")
+        self._unrecognised(page, result)
+
+    def _unrecognised(self, page: Page, result: FlowResult) -> None:
+        url = page.url
+        try:
+            title = page.title()
+        except Exception:
+            title = ""
+        status = self._document.status if self._document is not None else None
+        screenshot = aria = None
+        try:
+            screenshot = page.screenshot(full_page=True, type="jpeg", quality=70, timeout=5000)
+        except Exception:
+            pass
+        try:
+            aria = page.locator("body").aria_snapshot(timeout=5000)
+        except Exception:
+            pass
+        visit = PageVisit("unrecognised", url, screenshot, aria)
+        if self.snapshot_dir is not None:
+            visit.saved = save_page(self.snapshot_dir, self.snapshot_prefix, "unrecognised", url, screenshot, aria)
+        result.pages.append(visit)
+        if self.on_page:
+            try:
+                self.on_page(visit)
+            except Exception:
+                pass
+        saved = f"saved {visit.saved}.aria.yml (+ .jpg)" if visit.saved else "not saved (no reports dir)"
+        before = " -> ".join(result.page_names()[:-1]) or "start"
+        raise LoginFailed(f"unrecognised page at {short_url(url)} ({status_text(status)}, title {title.strip()[:80]!r}) "
+                          f"after {before}; {saved}; no recipe's `detect` matched (tried "
+                          f"{', '.join(self.recipes.names())}): fix the recipe of the page this should be, or add "
+                          f"one, in {self.recipes.source}")
 
     def _visit(self, page: Page, result: FlowResult, name: str) -> None:
         visit = PageVisit(name, page.url)
@@ -295,27 +455,26 @@ class ConsentDriver:
 
     def _read_consent(self, page: Page, result: FlowResult, last_document: dict) -> None:
         recipe = self._recipe("consent")
-        scopes = locate(page, recipe["scopes"])
-        if recipe["scopes"].get("item_code"):
-            result.consent_scopes = [t.strip() for t in scopes.locator("code").all_inner_texts()]
-        else:
-            result.consent_scopes = [t.strip() for t in scopes.get_by_role("listitem").all_inner_texts()]
+        if recipe.scopes is not None:
+            items = locate(locate(page, recipe.scopes), recipe.scope_item or Locator(role="listitem"))
+            result.consent_scopes = [t.strip() for t in items.all_inner_texts()]
         response = last_document.get("response")
         if response is not None:
             result.consent_headers = {k.lower(): v for k, v in response.all_headers().items()}
-        org_line = page.get_by_text(re.compile(r"^Organization:")).first
-        if org_line.count():
-            result.consent_org = org_line.inner_text()
+        if recipe.org is not None:
+            org_line = locate(page, recipe.org).first
+            if org_line.count():
+                result.consent_org = org_line.inner_text()
 
     def _act_site_picker(self, page: Page, result: FlowResult, n: int) -> None:
         recipe = self._recipe("site_picker")
-        locate(page, recipe["choice"], name=rf"^{re.escape(self.site_key)}\b").first.click()
+        locate(page, recipe.choice, name=rf"^{re.escape(self.site_key)}\b").first.click()
 
     def _act_org_picker(self, page: Page, result: FlowResult, n: int) -> None:
         recipe = self._recipe("org_picker")
         if not self.org:
             raise LoginFailed("the org picker appeared but the target names no org")
-        button = locate(page, recipe["choice"], name=rf"^{re.escape(self.org)}$").first
+        button = locate(page, recipe.choice, name=rf"^{re.escape(self.org)}$").first
         if not button.count():
             raise LoginFailed(f"org {self.org!r} is not offered by the org picker")
         button.click()
@@ -323,14 +482,14 @@ class ConsentDriver:
     def _act_login(self, page: Page, result: FlowResult, n: int) -> None:
         recipe = self._recipe("login")
         if n > 1:
-            alert = locate(page, recipe["error"]).first
+            alert = locate(page, recipe.error).first
             message = alert.inner_text().strip() if alert.count() else "login page shown again"
             raise LoginFailed(f"login failed for {self.site_key}: {message}")
         if self.credentials is None or not self.credentials.password:
             raise LoginFailed(f"{self.site_key}: the saved browser state has expired; run `ddoauth login` again")
-        locate(page, recipe["email"]).fill(self.credentials.email)
-        locate(page, recipe["password"]).fill(self.credentials.password)
-        locate(page, recipe["submit"]).first.click()
+        locate(page, recipe.email).fill(self.credentials.email)
+        locate(page, recipe.password).fill(self.credentials.password)
+        locate(page, recipe.submit).first.click()
         result.logged_in = True
 
     def _act_mfa(self, page: Page, result: FlowResult, n: int) -> None:
@@ -339,11 +498,11 @@ class ConsentDriver:
             raise LoginFailed(f"MFA code refused for {self.site_key}")
         if self.credentials is None or not self.credentials.totp_secret:
             raise LoginFailed(f"{self.site_key}: MFA is required but the target has no totp_secret")
-        locate(page, recipe["code"]).fill(pyotp.TOTP(self.credentials.totp_secret).now())
-        locate(page, recipe["submit"]).first.click()
+        locate(page, recipe.code).fill(pyotp.TOTP(self.credentials.totp_secret).now())
+        locate(page, recipe.submit).first.click()
 
     def _act_consent(self, page: Page, result: FlowResult, n: int) -> None:
         if self.decision == "none":
             return
         recipe = self._recipe("consent")
-        locate(page, recipe["authorize" if self.decision == "authorize" else "deny"]).first.click()
+        locate(page, recipe.authorize if self.decision == "authorize" else recipe.deny).first.click()

@@ -43,6 +43,18 @@ def api_forbidden_documented(ex, allow_401: bool = False) -> str | None:
     return None
 
 
+@check("DD-VALIDATE", 'GET /api/v1/validate refuses an unknown API key with 403 {"errors": [...]}')
+def validate_unknown_key_refused(ex) -> str | None:
+    body = ex.json
+    if ex.status != 403:
+        verb = "accepted" if 200 <= ex.status < 300 else "answered"
+        said = f" ({ex.response_body[:60]!r})" if 200 <= ex.status < 300 else ""
+        return f"{verb} an unknown key with {ex.status}{said}, expected 403"
+    if not (isinstance(body, dict) and isinstance(body.get("errors"), list)):
+        return f"403 without the Datadog error envelope: {ex.response_body[:80]!r}"
+    return None
+
+
 # ---- data flow and rate limits -------------------------------------------------------------------
 
 @check("DD-SCOPES-DATAFLOW", "a granted scope lets data flow (2xx and the documented answer)")

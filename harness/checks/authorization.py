@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlsplit
 
+from core.sites import load_registry
 from harness.checks.registry import CHARACTERIZE, SHOULD, check
 
 INVALID_CLIENT_TEXT = "invalid_request - Invalid client_id parameter value"
@@ -133,6 +134,49 @@ def callback_domain(callback: dict, expected_domain: str) -> str | None:
 def callback_org_params(callback: dict) -> str | None:
     missing = [k for k in ("site", "dd_oid", "dd_org_name") if not callback.get(k)]
     return f"missing {', '.join(missing)}" if missing else None
+
+
+@check("DD-OAUTH-REDIRECT-PARAMS", "the callback's dd_oid and dd_org_name name the org that was authorized")
+def callback_org_matches(callback: dict, org_name: str, org_id: str | None = None) -> str | None:
+    """Only the parameters present are compared (callback_org_params asks for them); dd_oid only when the
+    target knows its org id."""
+    problems = []
+    named = callback.get("dd_org_name")
+    if named and named.strip() != org_name.strip():
+        problems.append(f"dd_org_name is {named!r}, expected {org_name!r}")
+    got_id = callback.get("dd_oid")
+    if org_id and got_id and got_id != org_id:
+        problems.append(f"dd_oid is {got_id!r}, expected {org_id!r}")
+    return "; ".join(problems) or None
+
+
+def _site_owner(host: str, sites) -> str | None:
+    """The domain of the most specific known site that `host` is, or is a subdomain of."""
+    owners = [s.domain for s in sites if host == s.domain or host.endswith("." + s.domain)]
+    return max(owners, key=len, default=None)
+
+
+@check("DD-OAUTH-REDIRECT-PARAMS", "the callback's site is the target's site (its web origin or host)")
+def callback_site_matches(callback: dict, site, sites=None) -> str | None:
+    """`site` is a core Site; `sites` every known site (default: the registry). Datadog's docs leave the
+    form open (full origin or bare host); an org subdomain of the same site (bigcorp.datadoghq.eu) is
+    the same site, another site's host (us3.datadoghq.com for US1) is not."""
+    got = callback.get("site")
+    if not got:
+        return None  # presence: callback_org_params
+    parts = urlsplit(got if "://" in got else f"https://{got}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") or parts.query or port:
+        return f"site {got!r} is neither an https origin nor a host name"
+    host = parts.hostname.lower()
+    if host == site.web_host:
+        return None
+    if _site_owner(host, load_registry() if sites is None else sites) == site.domain:
+        return None
+    return f"site is {got!r}, expected {site.web_origin} or {site.web_host} (site {site.key})"
 
 
 @check("RFC9700-2.1.2", "no token travels in the callback URL")

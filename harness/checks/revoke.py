@@ -22,3 +22,9 @@ def revoke_foreign_refused(ex) -> str | None:
     if ex.status in (400, 401, 403):
         return None
     return f"ignored with {ex.status} (allowed when the token stays valid)"
+
+
+@check("RFC7009-2.2.1", "a revocation request without `token` is refused with 400 invalid_request")
+def revoke_missing_token_refused(ex) -> str | None:
+    # RFC 7009 §2.1: token is REQUIRED; §2.2.1 errors are RFC 6749 §5.2's (Datadog: bad params -> 400)
+    return refusal(ex, (400,), ("invalid_request",))

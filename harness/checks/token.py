@@ -59,6 +59,24 @@ def token_no_store(ex) -> str | None:
     return None if "no-store" in cc else f"Cache-Control is {cc!r}"
 
 
+@check("RFC6749-5.1", "token response is labelled Content-Type: application/json")
+def token_content_type(ex) -> str | None:
+    # RFC 6749 §5.1: "using the application/json media type"; a charset parameter is fine
+    ct = ex.header("content-type")
+    if not ct:
+        return "no Content-Type header"
+    return None if ct.split(";")[0].strip().lower() == "application/json" else f"Content-Type is {ct!r}"
+
+
+@check("RFC6749-5.1", "token response carries Pragma: no-cache", SHOULD)
+def token_pragma_no_cache(ex) -> str | None:
+    # RFC 6749 §5.1 asks for it beside no-store; RFC 9111 deprecates Pragma, so only a warning
+    pragma = ex.header("pragma")
+    if pragma is None:
+        return "no Pragma header"
+    return None if "no-cache" in pragma.lower() else f"Pragma is {pragma!r}"
+
+
 @check("RFC6749-3.3", "the token's scope string equals the client's scopes")
 def token_scope(body: dict, configured: tuple[str, ...]) -> str | None:
     scope = body.get("scope")
@@ -76,6 +94,19 @@ def token_entropy(value: str, what: str = "token") -> str | None:
         return f"{what} is missing"
     bits, how = estimate_token_bits(value)
     return None if bits >= 128 else f"{what}: about {bits:.0f} bits ({how})"
+
+
+# ---- the request method ---------------------------------------------------------------------------
+
+@check("RFC6749-3.2", "the token endpoint refuses a GET request (the client MUST use POST) and issues no token")
+def token_get_refused(ex) -> str | None:
+    body = ex.json if isinstance(ex.json, dict) else {}
+    issued = [k for k in ("access_token", "refresh_token") if body.get(k)]
+    if 200 <= ex.status < 300 or issued:
+        return f"served the GET with {ex.status}" + (f" and {', '.join(issued)}" if issued else "")
+    if 400 <= ex.status < 500:
+        return None
+    return f"answered {ex.status}, expected 405 or another 4xx refusal"
 
 
 # ---- PKCE ----------------------------------------------------------------------------------------

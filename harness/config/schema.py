@@ -97,6 +97,7 @@ class TargetsFileKeys(_Strict):
     targets: list[TargetKeys] | None = None
     network: NetworkKeys | None = None
     emulator_control_url: Any = None
+    recipes: Any = None  # a page recipes file, relative to the targets file (harness/config/recipes.py)
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
@@ -110,9 +111,9 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _model_at(loc: tuple) -> type[BaseModel]:
+def _model_at(loc: tuple, root: type[BaseModel] = None) -> type[BaseModel]:
     """The model that holds the key at `loc` (to list its known keys)."""
-    model: type[BaseModel] = TargetsFileKeys
+    model: type[BaseModel] = root or TargetsFileKeys
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -140,21 +141,27 @@ def _where(loc: tuple, data: Any) -> str:
     return out
 
 
-def check_known_keys(data: Any, source: str) -> None:
-    """Raise ConfigError (one line) for the first key the targets file may not have."""
+def unknown_key_message(loc: tuple, data: Any, root: type[BaseModel], prefix: str = "") -> str:
+    """`where: unknown key; did you mean 'x'? known keys here: ...` for pydantic's extra_forbidden at `loc`."""
+    key = str(loc[-1])
+    known = sorted(k for k in _model_at(loc, root).model_fields)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or [
+        k for k in known if k.startswith(key) or key.startswith(k)]
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    where = _where(loc, data)
+    where = f"{prefix}.{where}" if prefix else where
+    return f"{where}: unknown key; {hint}known keys here: {', '.join(known)}"
+
+
+def check_known_keys(data: Any, source: str, root: type[BaseModel] = TargetsFileKeys, prefix: str = "") -> None:
+    """Raise ConfigError (one line) for the first key the file (a targets file by default; `root` is the
+    model of its top level, `prefix` where that level sits in the file) may not have."""
     if not isinstance(data, dict):
         return  # the parser says what the file must be
     try:
-        TargetsFileKeys.model_validate(data)
+        root.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             if error["type"] != "extra_forbidden":
                 continue  # a value of the wrong kind: the parser's message is more precise
-            loc = tuple(error["loc"])
-            key = str(loc[-1])
-            known = sorted(_model_at(loc).model_fields)
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or [
-                k for k in known if k.startswith(key) or key.startswith(k)]
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(f"{source}: {_where(loc, data)}: unknown key; {hint}known keys here: "
-                              f"{', '.join(known)}") from None
+            raise ConfigError(f"{source}: {unknown_key_message(tuple(error['loc']), data, root, prefix)}") from None

@@ -21,6 +21,7 @@ from dotenv.parser import parse_stream
 
 from core.errors import ConfigError
 from harness.config.integration import IntegrationConfig, parse_integration
+from harness.config.recipes import Recipes, builtin_recipes, load_recipes
 from harness.config.schema import check_known_keys
 from harness.config.urls import is_loopback_http
 from core.network import Network
@@ -78,6 +79,7 @@ class HarnessConfig:
     source: str = "(embedded emulator)"
     emulated: bool = False
     control_url: str | None = None  # the emulator's control API, when the target is an emulator
+    recipes: Recipes = field(default_factory=builtin_recipes)  # page recipes (built-in + `recipes:` file)
 
     def select(self, names: list[str] | None = None, sites: list[str] | None = None) -> list[Target]:
         chosen = self.targets
@@ -223,7 +225,20 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
         raise ConfigError(f"{source}: duplicate target name {sorted(dupes)[0]!r}")
     network = parse_network(_substitute(data.get("network") or {}, env, source, "network"), source, base_dir)
     return HarnessConfig(targets=targets, network=network, source=source,
-                         control_url=data.get("emulator_control_url"))
+                         control_url=data.get("emulator_control_url"), recipes=parse_recipes(data, source, base_dir))
+
+
+def parse_recipes(data: dict, source: str, base_dir: Path) -> Recipes:
+    """`recipes: PATH` (relative to the targets file): merged over the built-in page recipes."""
+    raw = data.get("recipes")
+    if raw is None:
+        return builtin_recipes()
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"{source}: recipes must be the path of a recipes file, got {raw!r}")
+    path = base_dir / raw
+    if not path.is_file():
+        raise ConfigError(f"{source}: recipes {raw!r} does not exist ({path})")
+    return load_recipes(path)
 
 
 def _valid_totp(secret) -> bool:

@@ -43,6 +43,8 @@ LOGIN_FAILED = "Login failed"
 UNREACHABLE = "Datadog unreachable or 5xx"
 HARNESS_ERROR = "Harness error"
 CONFORMANCE_FAILURE = "Conformance failure"
+CONFIGURATION = "Configuration"
+PREREQUISITE_FAILED = "Prerequisite failed"
 
 # Regexes must work both as Java full matches (Allure 2) and JavaScript `RegExp.test`
 # (Allure 3): so `[\s\S]*` instead of DOTALL, no inline flags, no Python-only syntax, and
@@ -58,9 +60,11 @@ _UNREACHABLE = (
     r"|\bTimeoutError: (?:Page|Frame)\.(?:goto|reload|go_back|go_forward|wait_for_load_state|wait_for_url"
     r"|wait_for_navigation|expect_navigation): Timeout)[\s\S]*"
 )
+_CONFIGURATION = r"^[\s\S]*\b(?:ConfigError|ClientAuthRefused)\b[\s\S]*"
+_PREREQUISITE = r"^[\s\S]*\bPrerequisiteFailed\b[\s\S]*"
 # Allure 2 puts a result in every matching category; Allure 3 in the first one.  The
 # negative look-ahead keeps the catch-all categories exclusive under both.
-_NOT_ABOVE = r"^(?!" + "|".join([_WAIVED, _LOGIN, _UNREACHABLE]) + r")[\s\S]*"
+_NOT_ABOVE = r"^(?!" + "|".join([_WAIVED, _LOGIN, _UNREACHABLE, _CONFIGURATION, _PREREQUISITE]) + r")[\s\S]*"
 
 #: Allure categories, first match wins (Allure 3); written to categories.json (report.py) and
 #: read by allurerc.mjs.
@@ -68,6 +72,10 @@ CATEGORIES: list[dict[str, Any]] = [
     {"name": WAIVED_CATEGORY, "matchedStatuses": [SKIPPED, FAILED, BROKEN], "messageRegex": _WAIVED},
     {"name": LOGIN_FAILED, "matchedStatuses": [BROKEN, FAILED], "messageRegex": _LOGIN},
     {"name": UNREACHABLE, "matchedStatuses": [BROKEN, FAILED], "messageRegex": _UNREACHABLE},
+    # the target's configuration (e.g. a wrong client secret), not Datadog
+    {"name": CONFIGURATION, "matchedStatuses": [BROKEN], "messageRegex": _CONFIGURATION},
+    # a test whose prerequisite (owned and reported by another test) failed
+    {"name": PREREQUISITE_FAILED, "matchedStatuses": [BROKEN], "messageRegex": _PREREQUISITE},
     {"name": HARNESS_ERROR, "matchedStatuses": [BROKEN], "messageRegex": _NOT_ABOVE},
     {"name": CONFORMANCE_FAILURE, "matchedStatuses": [FAILED], "messageRegex": _NOT_ABOVE},
 ]

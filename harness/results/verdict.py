@@ -22,7 +22,7 @@ from typing import Any
 import harness
 from core.redact import REDACTOR
 from harness.results.baseline import CHANGED, change_message
-from harness.results.outcome import (BROKEN, FAILED, PASSED, SKIPPED, WAIVED, TestPhases, classify,
+from harness.results.outcome import (BROKEN, FAILED, PASSED, SKIPPED, WAIVED, TestPhases, categorize, classify,
                                      classify_report)
 from harness.results.properties import (BASELINE_PROPERTY, TARGET_PROPERTY, UNNEEDED_WAIVER_PROPERTY,
                                         json_objects, last)
@@ -76,7 +76,7 @@ class RunRecord:
 
 def _empty_counts() -> dict[str, Any]:
     return {**dict.fromkeys(_OUTCOMES, 0), "warnings": 0, **{f"{o}_tests": [] for o in _LISTED},
-            "warned_tests": [], "waivers_no_longer_needed": [], "baseline_changes": []}
+            "warned_tests": [], "waivers_no_longer_needed": [], "baseline_changes": [], "categories": {}}
 
 
 def _count(counts: dict[str, Any], nodeid: str, rec: TestRecord) -> None:
@@ -95,6 +95,8 @@ def _count(counts: dict[str, Any], nodeid: str, rec: TestRecord) -> None:
     counts[outcome.status] += 1
     if outcome.status in _LISTED:
         counts[f"{outcome.status}_tests"].append(nodeid)
+        # the same category the Allure report files the test under (one classifier for both)
+        counts["categories"][nodeid] = outcome.category
 
 
 def _ordered(c: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +106,7 @@ def _ordered(c: dict[str, Any]) -> dict[str, Any]:
         "warned_tests": sorted(c["warned_tests"]),
         "waivers_no_longer_needed": sorted(c["waivers_no_longer_needed"], key=lambda w: w["test"]),
         "baseline_changes": sorted(c["baseline_changes"], key=lambda b: (b["test"], str(b["key"]))),
+        "categories": dict(sorted(c["categories"].items())),
     }
 
 
@@ -123,6 +126,7 @@ def build_verdict(run: RunRecord, exit_status: int, exit_name: str, finished_at:
         counts = targets.setdefault(NO_TARGET, _empty_counts())
         counts[BROKEN] += 1
         counts["broken_tests"].append(nodeid)
+        counts["categories"][nodeid] = categorize(BROKEN, "collection error")
     ordered = {name: _ordered(targets[name]) for name in sorted(targets)}
     counted = (*_OUTCOMES, "warnings")
     totals = {k: sum(t[k] for t in ordered.values()) for k in counted}

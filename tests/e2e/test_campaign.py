@@ -13,7 +13,8 @@ from harness.campaign import ROTATION_DEFECTS, campaign
 ROOT = Path(__file__).resolve().parents[2]
 
 # one or two per area; each runs only its expected catchers, on US1 (plus EU1 where the defect needs it)
-SAMPLE = ["state_dropped", "pkce_verifier_ignored", "scope_not_enforced", "api_key_no_409",
+SAMPLE = ["state_dropped", "callback_wrong_org", "pkce_verifier_ignored", "refresh_scope_widened",
+          "scope_not_enforced", "api_key_no_409", "validate_unknown_key_200",
           "partner_crashes_on_409", "partner_no_state_check"]
 
 

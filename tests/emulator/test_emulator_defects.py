@@ -7,6 +7,7 @@ and the specific deviation in the second.
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -292,6 +293,112 @@ def _(emu, bad):
     text = Page(resp.text).text
     assert text == ("invalid_request - Invalid client_id parameter value." if bad
                     else "invalid_request - Mismatching redirect URI.")
+
+
+def _code_and_refresh_answers(emu):
+    """A code answer and a refresh answer of one grant (raw responses)."""
+    code_answer = redeem(emu, authorize(emu))
+    assert code_answer.status_code == 200
+    c = emu.client("EU1")
+    refreshed = refresh(emu, "EU1", c, code_answer.json()["refresh_token"])
+    assert refreshed.status_code == 200
+    return code_answer, refreshed
+
+
+@check("token_not_json")
+def _(emu, bad):
+    for resp in _code_and_refresh_answers(emu):
+        media = resp.headers["content-type"].split(";")[0]
+        assert media == ("text/plain" if bad else "application/json")
+        assert resp.json()["access_token"]  # the body itself stays JSON
+
+
+@check("token_pragma_missing")
+def _(emu, bad):
+    for resp in _code_and_refresh_answers(emu):
+        assert (resp.headers.get("pragma") == "no-cache") is not bad
+        assert resp.headers.get("cache-control") == "no-store"
+
+
+@check("refresh_no_store_missing")
+def _(emu, bad):
+    code_answer, refreshed = _code_and_refresh_answers(emu)
+    assert code_answer.headers.get("cache-control") == "no-store"
+    assert (refreshed.headers.get("cache-control") == "no-store") is not bad
+
+
+@check("refresh_token_type_missing")
+def _(emu, bad):
+    code_answer, refreshed = _code_and_refresh_answers(emu)
+    assert code_answer.json()["token_type"] == "Bearer"
+    assert ("token_type" in refreshed.json()) is not bad
+
+
+@check("refresh_scope_widened")
+def _(emu, bad):
+    code_answer, refreshed = _code_and_refresh_answers(emu)
+    granted = code_answer.json()["scope"].split()
+    assert "org_management" not in granted
+    assert (refreshed.json()["scope"].split() == granted) is not bad
+    if bad:
+        assert refreshed.json()["scope"].split() == granted + ["org_management"]
+
+
+@check("token_get_accepted")
+def _(emu, bad):
+    flow = authorize(emu)
+    resp = emu.get(emu.token_url("EU1"), params=flow.token_body())
+    if bad:
+        assert resp.status_code == 200 and resp.json()["access_token"]
+    else:
+        assert resp.status_code == 405 and "access_token" not in resp.text
+        assert redeem(emu, flow).status_code == 200  # the GET left the code alone
+    assert emu.get(f"https://{emu.site('EU1').api_host}/oauth2/v1/revoke").status_code == 405  # revoke: never GET
+
+
+@check("revoke_missing_token_200")
+def _(emu, bad):
+    resp = revoke(emu, "EU1", emu.client("EU1"), None)
+    assert resp.status_code == (200 if bad else 400)
+    if not bad:
+        assert resp.json()["error"] == "invalid_request"
+
+
+@check("callback_wrong_org")
+def _(emu, bad):
+    cb = authorize(emu).callback
+    sandbox = emu.org("EU1")
+    assert (cb["dd_oid"] == sandbox.id) is not bad
+    assert (cb["dd_org_name"] == sandbox.name) is not bad
+    if bad:
+        assert emu.store.org(cb["dd_oid"]).name == cb["dd_org_name"]  # another real org, named consistently
+
+
+@check("callback_site_wrong_region")
+def _(emu, bad):
+    cb = authorize(emu).callback
+    assert cb["domain"] == "datadoghq.eu"
+    assert (cb["site"] == "https://app.datadoghq.eu") is not bad
+
+
+@check("callback_path_altered")
+def _(emu, bad):
+    flow = authorize(emu)
+    registered = urlsplit(flow.redirect_uri)
+    got = urlsplit(flow.location)
+    assert (got.scheme, got.netloc) == (registered.scheme, registered.netloc)
+    assert got.path == (registered.path + "/" if bad else registered.path)
+    assert redeem(emu, flow).status_code == 200  # the code is still bound to the registered URI
+
+
+@check("validate_unknown_key_200")
+def _(emu, bad):
+    resp = emu.get(emu.api("EU1", "/api/v1/validate"), headers={"DD-API-KEY": "0" * 32})
+    assert resp.status_code == (200 if bad else 403)
+    assert resp.json() == ({"valid": False} if bad else {"errors": ["Forbidden"]})
+    key = _key(emu, tokens(emu)["access_token"]).json()["data"]["attributes"]["key"]
+    good = emu.get(emu.api("EU1", "/api/v1/validate"), headers={"DD-API-KEY": key})
+    assert good.status_code == 200 and good.json() == {"valid": True}  # a real key still validates
 
 
 # the reference partner app's defects (partner_*) have their checks in test_partner_app.py (partnerkit.py)

@@ -69,6 +69,27 @@ CASES: dict = {
         "pass": [case(ex(headers={"Cache-Control": "no-store"})), case(ex(headers={"cache-control": "no-store, private"}))],
         "fail": [case(ex(headers={})), case(ex(headers={"Cache-Control": "max-age=60"}))],
     },
+    token.token_content_type: {
+        "pass": [case(ex(headers={"Content-Type": "application/json"})),
+                 case(ex(headers={"content-type": "application/json; charset=utf-8"})),
+                 case(ex(headers={"Content-Type": "Application/JSON"}))],
+        "fail": [case(ex(headers={"Cache-Control": "no-store"})),  # no Content-Type at all
+                 case(ex(headers={"Content-Type": "text/plain; charset=utf-8"})),
+                 case(ex(headers={"Content-Type": "text/html"})),
+                 case(ex(headers={"Content-Type": "application/jsonp"})),
+                 case(ex(headers={"Content-Type": "application/x-www-form-urlencoded"}))],
+    },
+    token.token_pragma_no_cache: {
+        "pass": [case(ex(headers={"Pragma": "no-cache"})), case(ex(headers={"pragma": "No-Cache"}))],
+        "fail": [case(ex(headers={})), case(ex(headers={"Pragma": "public"}))],
+    },
+    token.token_get_refused: {
+        "pass": [case(ex(405, dd("Method Not Allowed"))), case(ex(400, rfc("invalid_request"))),
+                 case(ex(401, rfc("invalid_client"))), case(ex(404, raw=b""))],
+        "fail": [case(ex(200, TOKEN)), case(ex(204)),
+                 case(ex(400, {**rfc("invalid_request"), "access_token": "ddat_x"})),
+                 case(ex(500, raw=b"")), case(ex(302, raw=b""))],
+    },
     token.token_scope: {
         "pass": [case({"scope": "b a"}, ("a", "b"))],
         "fail": [case({}, ("a",)), case({"scope": "a"}, ("a", "b")), case({"scope": "a b c"}, ("a", "b")),
@@ -189,7 +210,31 @@ CASES: dict = {
                  case(ex(500, raw=b""), "logs_read_data"),
                  case(ex(400, rfc("unsupported_grant_type")), "logs_read_data")],
     },
+    refresh.refresh_answer_fields: {
+        "pass": [case(TOKEN), case({k: v for k, v in TOKEN.items() if k != "refresh_token"}),
+                 case({**TOKEN, "token_type": "Bearer"})],
+        "fail": [case({}), case({k: v for k, v in TOKEN.items() if k != "token_type"}),
+                 case({**TOKEN, "token_type": "mac"}),
+                 case({**TOKEN, "access_token": ""}), case({**TOKEN, "refresh_token": ""}),
+                 case({**TOKEN, "refresh_token": None})],
+    },
+    refresh.refresh_scope_within_grant: {
+        "pass": [case(TOKEN, ("metrics_read", "dashboards_read")),
+                 case(TOKEN, ["dashboards_read", "metrics_read", "x"]),
+                 case({"scope": "metrics_read"}, ("metrics_read", "dashboards_read")),  # narrower is allowed
+                 case({k: v for k, v in TOKEN.items() if k != "scope"}, ("metrics_read",))],
+        "fail": [case({**TOKEN, "scope": "metrics_read dashboards_read org_management"},
+                      ("metrics_read", "dashboards_read")),
+                 case({"scope": "a"}, ()), case({"scope": ["metrics_read"]}, ("metrics_read",))],
+    },
     # ---- revocation
+    revoke.revoke_missing_token_refused: {
+        "pass": [case(ex(400, rfc("invalid_request", "Missing token parameter."))),
+                 case(ex(400, dd("invalid_request - Missing token parameter.")))],
+        "fail": [case(ex(200, raw=b"")), case(ex(401, rfc("invalid_client"))),
+                 case(ex(400, rfc("unsupported_token_type"))),
+                 case(ex(500, raw=b""))],
+    },
     revoke.revoke_bad_client_refused: {
         "pass": [case(ex(401, rfc("invalid_client"))), case(ex(400, dd("invalid_request - bad params")))],
         "fail": [case(ex(200, raw=b"")), case(ex(400, rfc("unsupported_token_type")))],
@@ -225,6 +270,12 @@ CASES: dict = {
         "fail": [case(ex(200, {"data": {}})), case(ex(401, dd("Unauthorized"))),
                  case(ex(401, raw=b"Unauthorized"), allow_401=True), case(ex(403, raw=b"<html>Forbidden</html>")),
                  case(ex(403, {"error": "Forbidden"})), case(ex(403, dd("Not allowed"))), case(ex(404, dd("Not found")))],
+    },
+    api.validate_unknown_key_refused: {
+        "pass": [case(FORBIDDEN), case(ex(403, dd("API key is invalid")))],
+        "fail": [case(ex(200, {"valid": False})), case(ex(200, {"valid": True})), case(ex(401, dd("Unauthorized"))),
+                 case(ex(403, raw=b"<html>Forbidden</html>")), case(ex(403, {"error": "Forbidden"})),
+                 case(ex(404, dd("Not found")))],
     },
     api.subdomain_host_tls_failure: {
         "pass": [case(TLS_ERROR), case(TargetUnavailable(TLS_ERROR)),
@@ -268,10 +319,16 @@ def test_severities_follow_the_sources():
     assert revoke.revoke_foreign_refused.severity == CHARACTERIZE
     assert token.error_shape_consistent.severity == CHARACTERIZE
     assert api.rate_limit_headers.severity == SHOULD
+    assert token.token_pragma_no_cache.severity == SHOULD  # RFC 9111 deprecates Pragma; no-store is the MUST
+    assert token.token_get_refused.requirement == "RFC6749-3.2"
+    assert revoke.revoke_missing_token_refused.requirement == "RFC7009-2.2.1"
+    assert api.validate_unknown_key_refused.link.endswith("/validate-api-key/")
     for c in (token.pkce_verifier_refused, token.dd_invalid_code_text, token.code_replay_refused,
               token.single_concurrent_winner, token.missing_secret_is_401, api.api_forbidden_documented,
               api.subdomain_host_tls_failure, revoke.token_still_valid, refresh.refresh_scope_not_escalated,
-              token.token_ok, token.token_fields, api.api_success):
+              token.token_ok, token.token_fields, api.api_success, token.token_content_type, token.token_no_store,
+              token.token_get_refused, refresh.refresh_answer_fields, refresh.refresh_scope_within_grant,
+              revoke.revoke_missing_token_refused, api.validate_unknown_key_refused):
         assert c.severity == MUST, c.name
     assert token.dd_invalid_code_text.link.endswith("#troubleshooting")
     assert token.missing_secret_is_401.link == "https://docs.datadoghq.com/extend/authorization/oauth2_endpoints/"
@@ -289,6 +346,12 @@ def test_messages_name_the_problem_and_never_the_secret():
     assert "do not include the org subdomain" in api.subdomain_host_tls_failure(ex(200, {}))
     assert "expected 403 (or 401)" in api.api_forbidden_documented(ex(200, {}), allow_401=True)
     assert "%x20-21" in token.error_body_well_formed(ex(400, rfc("invalid_grant", 'a"b')))
+    assert token.token_content_type(ex(headers={"Content-Type": "text/plain"})) == "Content-Type is 'text/plain'"
+    assert token.token_get_refused(ex(200, TOKEN)) == "served the GET with 200 and access_token, refresh_token"
+    assert "ddat_x" not in token.token_get_refused(ex(200, TOKEN))
+    assert refresh.refresh_scope_within_grant({"scope": "a org_management"}, ("a",)) == \
+        "the refreshed scope adds ['org_management'], never granted"
+    assert api.validate_unknown_key_refused(ex(200, {"valid": False})).startswith("accepted an unknown key with 200")
 
 
 def test_error_body_kind():

@@ -12,7 +12,10 @@ from checkcases import assert_cases_cover, assert_fails_one_line, assert_holds, 
 from harness.checks import authorization
 from harness.checks.registry import CHARACTERIZE, MUST, SHOULD
 from harness.browser.consent import FlowResult, PageVisit
+from core.sites import load_registry
 
+SITES = load_registry()
+US1, EU1 = SITES.get("US1"), SITES.get("EU1")
 CALLBACK = "https://integration.example.com/oauth/callback"
 AUTHZ = "https://app.datadoghq.eu/oauth2/v1/authorize?client_id=c&redirect_uri=x"
 CODE = "SECRETCODE123"
@@ -75,6 +78,25 @@ CASES: dict = {
     authorization.callback_org_params: {
         "pass": [case({"site": "https://app.datadoghq.eu", "dd_oid": "o1", "dd_org_name": "Acme"})],
         "fail": [case({"site": "x"}), case({"site": "", "dd_oid": "o", "dd_org_name": "n"})],
+    },
+    authorization.callback_org_matches: {
+        "pass": [case({"dd_oid": "o1", "dd_org_name": "Acme"}, "Acme", "o1"),
+                 case({"dd_oid": "o1", "dd_org_name": "Acme"}, "Acme"),  # org id unknown: the name decides
+                 case({}, "Acme", "o1"),  # absent parameters are callback_org_params' business
+                 case({"dd_org_name": "Acme "}, "Acme", None)],
+        "fail": [case({"dd_oid": "o2", "dd_org_name": "Acme"}, "Acme", "o1"),
+                 case({"dd_oid": "o1", "dd_org_name": "Globex"}, "Acme", "o1"),
+                 case({"dd_org_name": "Globex"}, "Acme")],
+    },
+    authorization.callback_site_matches: {
+        "pass": [case({"site": "https://app.datadoghq.eu"}, EU1), case({"site": "app.datadoghq.eu"}, EU1),
+                 case({"site": "https://bigcorp.datadoghq.eu"}, EU1),  # an org subdomain of the same site
+                 case({"site": "https://app.datadoghq.com/"}, US1), case({}, EU1),
+                 case({"site": "https://us3.datadoghq.com"}, SITES.get("US3"))],
+        "fail": [case({"site": "https://app.datadoghq.com"}, EU1), case({"site": "https://us3.datadoghq.com"}, US1),
+                 case({"site": "us5.datadoghq.com"}, US1), case({"site": "http://app.datadoghq.eu"}, EU1),
+                 case({"site": "https://app.datadoghq.eu/account"}, EU1),
+                 case({"site": "https://app.datadoghq.eu:8443"}, EU1), case({"site": "https://evil.example"}, EU1)],
     },
     authorization.no_token_in_callback: {
         "pass": [case({"code": "c", "state": "s", "domain": "datadoghq.com"})],
@@ -230,6 +252,8 @@ def test_metadata():
         authorization.state_echoed: ("RFC6749-4.1.2", MUST),
         authorization.callback_domain: ("DD-OAUTH-REDIRECT-DOMAIN", MUST),
         authorization.callback_org_params: ("DD-OAUTH-REDIRECT-PARAMS", SHOULD),
+        authorization.callback_org_matches: ("DD-OAUTH-REDIRECT-PARAMS", MUST),
+        authorization.callback_site_matches: ("DD-OAUTH-REDIRECT-PARAMS", MUST),
         authorization.no_token_in_callback: ("RFC9700-2.1.2", MUST),
         authorization.callback_no_duplicates: ("RFC6749-3.1", MUST),
         authorization.consent_scopes_exact: ("RFC9700-2.3", MUST),
@@ -276,6 +300,10 @@ def test_callback_messages_are_informative():
     assert authorization.consent_scopes_exact(["a", "c"], ("a", "b")) == "extra ['c'], missing ['b']"
     assert authorization.callback_no_duplicates([("code", "a"), ("code", "b")]) == "repeated: code"
     assert "expected 'datadoghq.eu'" in authorization.callback_domain({"domain": "datadoghq.com"}, "datadoghq.eu")
+    assert authorization.callback_org_matches({"dd_oid": "o2", "dd_org_name": "Globex"}, "Acme", "o1") == \
+        "dd_org_name is 'Globex', expected 'Acme'; dd_oid is 'o2', expected 'o1'"
+    assert authorization.callback_site_matches({"site": "https://app.datadoghq.com"}, EU1) == \
+        "site is 'https://app.datadoghq.com', expected https://app.datadoghq.eu or app.datadoghq.eu (site EU1)"
     # the state message tells lengths, never the state values themselves
     assert authorization.state_echoed({"state": "abc"}, "abcd") == "state altered: sent 4 chars, got 3 chars"
 

@@ -1,0 +1,70 @@
+"""What the browser leaves behind for a person: page snapshots under <reports-dir>/pages/, and the
+memory of a login that failed (so a (site, user) is not logged in again by every later test)."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import LoginFailed
+from core.redact import REDACTOR
+
+EARLIER = "earlier login failed: "
+
+
+def save_page(directory: Path, prefix: str, name: str, url: str, screenshot: bytes | None,
+              aria: str | None) -> Path | None:
+    """<directory>/<prefix>-<ms>-<name>.jpg and .aria.yml (the accessible tree, redacted; its first
+    line is the URL). Returns the stem (no suffix), or None when there was nothing to save."""
+    if not screenshot and aria is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = directory / f"{prefix}-{int(time.time() * 1000)}-{name}"
+    if screenshot:
+        stem.with_suffix(".jpg").write_bytes(screenshot)
+    if aria is not None:
+        stem.with_suffix(".aria.yml").write_text(REDACTOR.redact_text(f"# {url}\n{aria}"))
+    return stem
+
+
+def status_text(status: int | None) -> str:
+    if status is None:
+        return "HTTP status unknown"
+    if status == 404:
+        return "HTTP 404: the page does not exist"
+    return f"HTTP {status}"
+
+
+@dataclass
+class LoginFailures:
+    """Logins that failed in this run, per (site, user): in this process, and for the other xdist
+    workers in a marker file beside the storage-state file (written and read under its lock). A
+    marker from another run (another `run_id`) is ignored, so a fixed setup is tried again."""
+    run_id: str
+    failed: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @staticmethod
+    def marker(state_file: Path) -> Path:
+        return state_file.with_name(state_file.name + ".login-failed")
+
+    def check(self, key: tuple[str, str], state_file: Path) -> None:
+        """Raise LoginFailed("earlier login failed: ...") when the login of `key` failed before in this run."""
+        message = self.failed.get(key)
+        if message is None:
+            try:
+                data = json.loads(self.marker(state_file).read_text())
+            except (OSError, ValueError):
+                data = None
+            if isinstance(data, dict) and data.get("run") == self.run_id and data.get("message"):
+                message = self.failed[key] = str(data["message"])
+        if message is not None:
+            raise LoginFailed(EARLIER + message)
+
+    def remember(self, key: tuple[str, str], state_file: Path, exc: BaseException) -> None:
+        message = str(exc).removeprefix(EARLIER)
+        self.failed[key] = message
+        try:
+            self.marker(state_file).write_text(json.dumps({"run": self.run_id, "message": message}))
+        except OSError:
+            pass  # this worker still remembers it
