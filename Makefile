@@ -8,9 +8,9 @@ PIP   := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 TARGETS ?=
 
-.PHONY: setup conformance test report emulator bench clean
+.PHONY: setup conformance test report emulator bench clean nss-tools
 
-setup: $(VENV)/.installed node_modules/.installed browser
+setup: $(VENV)/.installed node_modules/.installed browser nss-tools
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +32,14 @@ browser:
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
+
+# certutil: Chromium trusts network.ca_bundle (the emulator's CA too) through a per-bundle NSS database
+nss-tools:
+	@command -v certutil >/dev/null || { \
+	    echo "setup: installing libnss3-tools (certutil)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libnss3-tools >/dev/null; \
+	}
 
 conformance: setup
 	$(PY) -m harness.cli conformance $(if $(TARGETS),--targets $(TARGETS)) $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""Exception types whose names drive the report categories (see harness/report.py)."""
+"""Exception types whose names drive the report categories (see harness/results/outcome.py)."""
 
 
 class HarnessError(Exception):
@@ -29,3 +29,14 @@ class ClientAuthRefused(ConfigError):
 class PrerequisiteFailed(Exception):
     """Something this test needs (a shared grant, a token) could not be had; the test that owns that
     subject reports the failure itself, so this one is broken with the reason, not failed."""
+
+
+class EndpointAbsent(PrerequisiteFailed):
+    """A documented Datadog endpoint answered 404 (harness.http.exchange.endpoint_absent): the endpoint does
+    not exist on this target. The test that owns the endpoint fails for it (a named check); every other test
+    that merely used it is broken with this reason (category "Endpoint absent on this target")."""
+
+    @classmethod
+    def of(cls, method: str, path: str, status: int = 404, detail: str = "") -> "EndpointAbsent":
+        return cls(f"endpoint absent on this target: {method} {path} answered {status}"
+                   f"{' (' + detail + ')' if detail else ''}, yet Datadog documents it")

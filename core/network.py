@@ -15,8 +15,13 @@ import httpx
 @dataclass(frozen=True)
 class Network:
     host_map: dict[str, str] = field(default_factory=dict)  # host or glob ("*.datadoghq.eu") -> "ip:port"
-    ca_bundle: Path | None = None
-    chromium_spki: str | None = None  # trust exactly this leaf key in Chromium (emulator)
+    ca_bundle: Path | None = None  # trusted on top of the system store, by httpx and by Chromium (NSS db)
+    # leaf keys Chromium accepts whatever their chain (base64 SHA-256 of the SPKI): a list or comma-joined
+    chromium_spki: tuple[str, ...] | str | None = None
+
+    def __post_init__(self):
+        pins = self.chromium_spki.split(",") if isinstance(self.chromium_spki, str) else self.chromium_spki or ()
+        object.__setattr__(self, "chromium_spki", tuple(p.strip() for p in pins if p.strip()) or None)
 
     def resolve(self, host: str) -> tuple[str, int] | None:
         host = host.lower()
@@ -43,13 +48,8 @@ class Network:
         if rules:
             args.append(f"--host-resolver-rules={','.join(rules)}")
         if self.chromium_spki:
-            args.append(f"--ignore-certificate-errors-spki-list={self.chromium_spki}")
+            args.append(f"--ignore-certificate-errors-spki-list={','.join(self.chromium_spki)}")
         return args
-
-    @property
-    def chromium_ignores_https_errors(self) -> bool:
-        # A custom CA that Chromium's store does not know, and no pinned key: accept the chain.
-        return self.ca_bundle is not None and self.chromium_spki is None
 
 
 class MappedTransport(httpx.BaseTransport):

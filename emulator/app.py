@@ -17,6 +17,7 @@ from core.errors import ConfigError
 from core.scopes import load_catalogue
 
 from . import api, control, oauth, web
+from .behaviour import ABSENT_ENDPOINTS
 from .http import BodyParseError, Ctx, HTTPFailure, dd_errors, parse_params, read_body
 from .partner import DNSLikeTransport, PartnerApp
 from .rules import RuleSet
@@ -31,6 +32,14 @@ WEB_ROUTES = {
     "/": {"GET": web.home},
     "/account/login": {"GET": web.login_get, "POST": web.login_post},
     "/account/login/mfa": {"GET": web.mfa_get, "POST": web.mfa_post},
+    "/account/logout": {"GET": web.logout},
+    "/oauth2/v1/authorize": {"GET": web.authorize_get, "POST": web.authorize_post},
+}
+# behaviour face=second: the login on /signin (the classic /account/login paths are 404 there)
+SECOND_FACE_WEB_ROUTES = {
+    "/": {"GET": web.home},
+    "/signin": {"GET": web.login_get, "POST": web.login_post},
+    "/signin/verify": {"GET": web.mfa_get, "POST": web.mfa_post},
     "/account/logout": {"GET": web.logout},
     "/oauth2/v1/authorize": {"GET": web.authorize_get, "POST": web.authorize_post},
 }
@@ -159,7 +168,8 @@ class EmulatorApp:
 
     async def _route(self, ctx: Ctx, path: str) -> Response:
         method = ctx.request.method
-        table = {"web": WEB_ROUTES, "api": API_ROUTES, "logs": LOGS_ROUTES}.get(ctx.role, {})
+        web_routes = SECOND_FACE_WEB_ROUTES if ctx.store.behaviour.face == "second" else WEB_ROUTES
+        table = {"web": web_routes, "api": API_ROUTES, "logs": LOGS_ROUTES}.get(ctx.role, {})
         if path in table:
             handler = table[path].get(method)
             if handler is None and method == "GET" and path in TOKEN_PATHS \
@@ -172,10 +182,18 @@ class EmulatorApp:
             match = self._endpoint(method, path)
             if match is not None:
                 endpoint, params = match
+                if endpoint.id in ABSENT_ENDPOINTS and ctx.store.behaviour.absent_endpoints == "some":
+                    return dd_errors(404, "Not found")  # as any path this target does not serve
                 return await api.collection_endpoint(ctx, endpoint, dict(params))
-            if any(self._endpoint(m, path) for m in ("GET", "POST", "DELETE", "PUT", "PATCH") if m != method):
+            if any(self._served(ctx, m, path) for m in ("GET", "POST", "DELETE", "PUT", "PATCH") if m != method):
                 return dd_errors(405, "Method Not Allowed")
         return dd_errors(404, "Not found")
+
+    def _served(self, ctx: Ctx, method: str, path: str) -> bool:
+        match = self._endpoint(method, path)
+        if match is None:
+            return False
+        return not (match[0].id in ABSENT_ENDPOINTS and ctx.store.behaviour.absent_endpoints == "some")
 
     # ---- rate limits -------------------------------------------------------------------------
     def _endpoint(self, method: str, path: str):

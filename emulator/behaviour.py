@@ -32,7 +32,29 @@ SWITCHES: dict[str, tuple] = {
     "site_picker": ("us1_without_session", "never"),
     # revoke with another client's token: 200 and nothing happens, or 400 unauthorized_client
     "revoke_foreign_token": ("ignore", "reject"),
+    # --- the second face (issue 12 item 6): a Datadog the harness has never seen. Each combines freely
+    # with the others; the clean sweep leaves them out (FACE_SWITCHES), tests/e2e/test_second_face.py
+    # drives them all with recipes/second-face.yaml. face and remember_consent are documented-compatible;
+    # absent_endpoints=some and error_response_mode=fragment are not (the harness must say so, see
+    # docs/emulator.md).
+    # the web pages' layout, labels and login path: classic (/account/login, labelled inputs) or second
+    # (/signin, placeholders only, an unlabelled scope list, "Allow access" / "Cancel"); see emulator/second_face.py
+    "face": ("classic", "second"),
+    # a second authorize for the same (user, client, org, scopes) skips the consent page: straight to the callback
+    "remember_consent": (False, True),
+    # "some": the API endpoints in ABSENT_ENDPOINTS answer 404 Not found, as if this target lacked them
+    "absent_endpoints": ("none", "some"),
+    # where authorize error redirects (access_denied, invalid_scope, ...) carry their parameters
+    "error_response_mode": ("query", "fragment"),
 }
+
+# The switches of the second face: not part of the clean sweep (the pages need their own recipes file).
+FACE_SWITCHES = {"face", "remember_consent", "absent_endpoints", "error_response_mode"}
+
+# absent_endpoints=some: these scope-catalogue endpoints (core/data/scopes.yaml ids) answer 404. users-me
+# is the identity probe (the harness's "does this token still work" evidence); list-hosts is hosts_read's
+# read probe (test_scope_data_flow[hosts_read] owns it).
+ABSENT_ENDPOINTS = ("users-me", "list-hosts")
 
 
 @dataclass
@@ -47,6 +69,10 @@ class Behaviour:
     callback_client_id: bool = False
     site_picker: str = "us1_without_session"
     revoke_foreign_token: str = "ignore"
+    face: str = "classic"
+    remember_consent: bool = False
+    absent_endpoints: str = "none"
+    error_response_mode: str = "query"
     rate_limits: dict = field(default_factory=dict)  # bucket -> {"limit": n, "period": s}
     defects: set = field(default_factory=set)
 
@@ -96,10 +122,11 @@ NOT_DOCUMENT_COMPATIBLE = {"site_picker"}
 
 
 def all_switch_variants() -> list[dict]:
-    """One dict per non-default value of every documented-compatible switch, for clean-run sweeps."""
+    """One dict per non-default value of every documented-compatible switch, for clean-run sweeps
+    (the second face's switches are swept by tests/e2e/test_second_face.py, with its recipes file)."""
     out = []
     for name, values in SWITCHES.items():
-        if name in NOT_DOCUMENT_COMPATIBLE:
+        if name in NOT_DOCUMENT_COMPATIBLE or name in FACE_SWITCHES:
             continue
         for v in values[1:]:
             out.append({name: v})

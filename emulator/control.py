@@ -99,6 +99,9 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
                             g.client_id == data.get("client_id") and not g.revoked:
                         store.revoke_grant(g.id)
                         n += 1
+                # and the consent it remembered (behaviour remember_consent): the next authorize asks again
+                store.consents = {k for k in store.consents if not (
+                    k[1] == data.get("client_id") and (data.get("user_id") is None or k[0] == data.get("user_id")))}
             return JSONResponse({"revoked_grants": n})
         if path == "tokens/expire" and method == "POST":
             # end an access token's life now, without moving the clock for everyone else

@@ -169,6 +169,7 @@ class Store:
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.api_keys: dict[str, ApiKey] = {}
+        self.consents: set[tuple] = set()  # (user id, client id, org id, frozenset(scopes)): remember_consent
         self.metrics: list[dict] = []  # {site, org_id, metric, points:[(ts,value)], tags}
         self.logs: list[dict] = []  # {site, org_id, message, service, ddtags, received_at}
         self.service_checks: list[dict] = []

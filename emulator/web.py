@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from core.scopes import load_catalogue
 
-from . import pages
+from . import pages, second_face
 from .http import Ctx, read_body
 from .state import CODE_TTL, AuthCode, Client, Session
 
@@ -46,6 +46,19 @@ def _site_label(ctx: Ctx) -> str:
     return f"{ctx.site.key} · {ctx.site.web_host}"
 
 
+def _face(ctx: Ctx):
+    """The module that renders the pages: the classic face (pages) or the second one (behaviour face=second)."""
+    return second_face if ctx.store.behaviour.face == "second" else pages
+
+
+def login_path(ctx: Ctx) -> str:
+    return second_face.LOGIN_PATH if ctx.store.behaviour.face == "second" else "/account/login"
+
+
+def mfa_path(ctx: Ctx) -> str:
+    return second_face.MFA_PATH if ctx.store.behaviour.face == "second" else "/account/login/mfa"
+
+
 def _page(ctx: Ctx, html: str, status: int = 200) -> HTMLResponse:
     headers = dict(PAGE_HEADERS)
     if ctx.store.behaviour.has("no_store_missing_on_consent"):
@@ -55,7 +68,7 @@ def _page(ctx: Ctx, html: str, status: int = 200) -> HTMLResponse:
 
 
 def error_page(ctx: Ctx, message: str, status: int = 400) -> HTMLResponse:
-    return _page(ctx, pages.error_page(_site_label(ctx), message), status)
+    return _page(ctx, _face(ctx).error_page(_site_label(ctx), message), status)
 
 
 # ---- sessions -----------------------------------------------------------------------------
@@ -95,7 +108,7 @@ def _safe_next(value: str | None) -> str:
 
 async def login_get(ctx: Ctx) -> Response:
     nxt = _safe_next(ctx.request.query_params.get("next"))
-    return _page(ctx, pages.login_page(_site_label(ctx), "/account/login", nxt))
+    return _page(ctx, _face(ctx).login_page(_site_label(ctx), login_path(ctx), nxt))
 
 
 async def login_post(ctx: Ctx) -> Response:
@@ -104,13 +117,13 @@ async def login_post(ctx: Ctx) -> Response:
     email = form.get("username", "")
     user = ctx.store.user_by_email(ctx.site.key, email)
     if user is None or not hmac.compare_digest(user.password.encode(), form.get("password", "").encode()):
-        return _page(ctx, pages.login_page(_site_label(ctx), "/account/login", nxt,
-                                           "Incorrect email or password.", email), 401)
+        return _page(ctx, _face(ctx).login_page(_site_label(ctx), login_path(ctx), nxt,
+                                                "Incorrect email or password.", email), 401)
     session = current_session(ctx) or _new_session(ctx)
     if user.totp_secret:
         session.user_id = None
         session.mfa_pending_user = user.id
-        resp = RedirectResponse("/account/login/mfa?" + urlencode({"next": nxt}), status_code=303)
+        resp = RedirectResponse(mfa_path(ctx) + "?" + urlencode({"next": nxt}), status_code=303)
     else:
         session.user_id = user.id
         resp = RedirectResponse(nxt, status_code=303)
@@ -121,8 +134,8 @@ async def login_post(ctx: Ctx) -> Response:
 async def mfa_get(ctx: Ctx) -> Response:
     nxt = _safe_next(ctx.request.query_params.get("next"))
     if current_session(ctx) is None:
-        return RedirectResponse("/account/login?" + urlencode({"next": nxt}), status_code=303)
-    return _page(ctx, pages.mfa_page(_site_label(ctx), "/account/login/mfa", nxt))
+        return RedirectResponse(login_path(ctx) + "?" + urlencode({"next": nxt}), status_code=303)
+    return _page(ctx, _face(ctx).mfa_page(_site_label(ctx), mfa_path(ctx), nxt))
 
 
 async def mfa_post(ctx: Ctx) -> Response:
@@ -130,12 +143,12 @@ async def mfa_post(ctx: Ctx) -> Response:
     nxt = _safe_next(form.get("next"))
     session = current_session(ctx)
     if session is None or not session.mfa_pending_user:
-        return RedirectResponse("/account/login?" + urlencode({"next": nxt}), status_code=303)
+        return RedirectResponse(login_path(ctx) + "?" + urlencode({"next": nxt}), status_code=303)
     user = ctx.store.users[session.mfa_pending_user]
     # TOTP follows wall-clock time, not the emulator clock: the authenticator app lives in the real world
     if not pyotp.TOTP(user.totp_secret).verify(form.get("otp", "").strip(), for_time=time.time(), valid_window=1):
-        return _page(ctx, pages.mfa_page(_site_label(ctx), "/account/login/mfa", nxt,
-                                         "That code is not valid. Try the next one."), 401)
+        return _page(ctx, _face(ctx).mfa_page(_site_label(ctx), mfa_path(ctx), nxt,
+                                              "That code is not valid. Try the next one."), 401)
     session.user_id = user.id
     session.mfa_pending_user = None
     resp = RedirectResponse(nxt, status_code=303)
@@ -147,7 +160,7 @@ async def logout(ctx: Ctx) -> Response:
     sid = ctx.request.cookies.get(SESSION_COOKIE)
     if sid:
         ctx.store.sessions.pop(sid, None)
-    resp = RedirectResponse("/account/login", status_code=303)
+    resp = RedirectResponse(login_path(ctx), status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
@@ -157,7 +170,7 @@ async def home(ctx: Ctx) -> Response:
     who = ctx.store.users[session.user_id].email if session and session.user_id else "not signed in"
     body = (f"<div class=card><h1>Datadog {ctx.site.key}</h1><p class=sub>Local emulator of "
             f"{ctx.site.web_host} ({who}).</p><p>OAuth authorize endpoint: <code>/oauth2/v1/authorize</code></p></div>")
-    return _page(ctx, pages.layout("Home", body, _site_label(ctx)))
+    return _page(ctx, _face(ctx).layout("Home", body, _site_label(ctx)))
 
 
 async def _form(ctx: Ctx) -> dict[str, str]:
@@ -234,13 +247,22 @@ def _redirect_with(uri: str, params: dict[str, str]) -> RedirectResponse:
                             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
-def _error_redirect(client_redirect: str, err: FlowError, state: str | None, code: str | None = None) -> RedirectResponse:
+def _error_redirect(client_redirect: str, err: FlowError, state: str | None, code: str | None = None,
+                    fragment: bool = False) -> RedirectResponse:
     params = {"error": err.error, "error_description": err.description}
     if state is not None:
         params["state"] = state
     if code is not None:  # only the error_redirect_with_code defect: RFC 6749 §4.1.2.1 allows no code here
         params["code"] = code
+    if fragment:  # behaviour error_response_mode=fragment: the parameters after '#', the URI's own query kept
+        parts = urlsplit(client_redirect)
+        return RedirectResponse(urlunsplit(parts._replace(fragment=urlencode(params))), status_code=302,
+                                headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
     return _redirect_with(client_redirect, params)
+
+
+def _in_fragment(ctx: Ctx) -> bool:
+    return ctx.store.behaviour.error_response_mode == "fragment"
 
 
 def _stray_code(ctx: Ctx, params: dict[str, str]) -> str | None:
@@ -264,7 +286,8 @@ def _stray_code(ctx: Ctx, params: dict[str, str]) -> str | None:
 
 def _flow_error(ctx: Ctx, err: FlowError, params: dict[str, str]) -> Response:
     if err.redirect:
-        return _error_redirect(params["redirect_uri"], err, params.get("state"), _stray_code(ctx, params))
+        return _error_redirect(params["redirect_uri"], err, params.get("state"), _stray_code(ctx, params),
+                               _in_fragment(ctx))
     return error_page(ctx, f"{err.error} - {err.description}")
 
 
@@ -296,13 +319,15 @@ async def authorize_get(ctx: Ctx) -> Response:
         return _site_picker(ctx)
     if not logged_in:
         nxt = ctx.request.url.path + ("?" + ctx.request.url.query if ctx.request.url.query else "")
-        return RedirectResponse("/account/login?" + urlencode({"next": nxt}), status_code=302)
+        return RedirectResponse(login_path(ctx) + "?" + urlencode({"next": nxt}), status_code=302)
     user = ctx.store.users[session.user_id]
     fields = {k: params[k] for k in AUTH_PARAMS if k in params}
     fields["csrf"] = session.csrf
+    if _prompt_consent(ctx, params):
+        fields["prompt"] = "consent"  # carried through the org picker
     if len(user.org_ids) > 1:
         orgs = [(oid, ctx.store.org(oid).name) for oid in user.org_ids]
-        return _page(ctx, pages.org_picker_page(_site_label(ctx), "/oauth2/v1/authorize", fields, orgs))
+        return _page(ctx, _face(ctx).org_picker_page(_site_label(ctx), "/oauth2/v1/authorize", fields, orgs))
     return _consent(ctx, client, scopes, user, user.org_ids[0], fields, params)
 
 
@@ -314,7 +339,7 @@ def _site_picker(ctx: Ctx) -> Response:
             continue
         url = f"https://{site.web_host}/oauth2/v1/authorize?{query}&_site={site.key}"
         options.append((site.key, f"{site.key} — {site.web_host}", url))
-    return _page(ctx, pages.site_picker_page(_site_label(ctx), options))
+    return _page(ctx, _face(ctx).site_picker_page(_site_label(ctx), options))
 
 
 def _foreign_org_refused(ctx: Ctx, client: Client, org_id: str) -> bool:
@@ -327,13 +352,17 @@ def _consent(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str,
     if _foreign_org_refused(ctx, client, org_id):
         # an unpublished client can only be authorized from the sandbox org that created it
         return error_page(ctx, "invalid_request - Invalid client_id parameter value.")
+    if (ctx.store.behaviour.remember_consent and not _prompt_consent(ctx, params)
+            and _consent_key(client, scopes, user, org_id) in ctx.store.consents):
+        # consent given before for exactly these scopes: no page, straight back to the client with a code
+        return _issue_code(ctx, client, scopes, user, org_id, params)
     catalogue = load_catalogue()
     shown = list(scopes)
     if ctx.store.behaviour.has("consent_extra_scope"):
         shown.append("org_management")
     fields = dict(fields, org_id=org_id)
-    html = pages.consent_page(_site_label(ctx), client.name, ctx.store.org(org_id).name, user.email,
-                              [(s, catalogue.describe(s)) for s in shown], fields)
+    html = _face(ctx).consent_page(_site_label(ctx), client.name, ctx.store.org(org_id).name, user.email,
+                                   [(s, catalogue.describe(s)) for s in shown], fields)
     return _page(ctx, html)
 
 
@@ -358,6 +387,8 @@ async def authorize_post(ctx: Ctx) -> Response:
     if decision is None:  # org picker step
         fields = {k: params[k] for k in AUTH_PARAMS if k in params}
         fields["csrf"] = session.csrf
+        if _prompt_consent(ctx, form):
+            fields["prompt"] = params["prompt"] = "consent"
         return _consent(ctx, client, scopes, user, org_id, fields, params)
     if _foreign_org_refused(ctx, client, org_id):
         return error_page(ctx, "invalid_request - Invalid client_id parameter value.")
@@ -365,8 +396,20 @@ async def authorize_post(ctx: Ctx) -> Response:
     if decision != "authorize":
         return _error_redirect(params["redirect_uri"],
                                FlowError("access_denied", "The user denied the authorization request."), state,
-                               _stray_code(ctx, params))
+                               _stray_code(ctx, params), _in_fragment(ctx))
+    if ctx.store.behaviour.remember_consent:
+        ctx.store.consents.add(_consent_key(client, scopes, user, org_id))
     return _issue_code(ctx, client, scopes, user, org_id, params)
+
+
+def _prompt_consent(ctx: Ctx, params: dict[str, str]) -> bool:
+    """remember_consent only: `prompt=consent` on the authorize request shows the consent page anyway."""
+    return ctx.store.behaviour.remember_consent and params.get("prompt") == "consent"
+
+
+def _consent_key(client: Client, scopes: list[str], user, org_id: str) -> tuple:
+    """What remembered consent (behaviour remember_consent) is keyed on: the same user, client, org and scopes."""
+    return (user.id, client.id, org_id, frozenset(scopes))
 
 
 def _new_code(ctx: Ctx, client: Client, scopes: list[str], user, org_id: str, params: dict[str, str]) -> AuthCode:

@@ -116,6 +116,7 @@ def _login(args: argparse.Namespace) -> int:
     from playwright.sync_api import sync_playwright
 
     from harness.browser.chromium import STABILITY_ARGS, find_chromium
+    from harness.browser.trust import chromium_env
     from harness.browser.consent import login_start
     from harness.config.recipes import load_recipes
     from harness.config.targets import load_targets
@@ -131,8 +132,11 @@ def _login(args: argparse.Namespace) -> int:
         launch = {"headless": False, "args": STABILITY_ARGS + config.network.chromium_args()}
         if find_chromium():
             launch["executable_path"] = find_chromium()
+        env = chromium_env(config.network)  # Chromium trusts network.ca_bundle's CAs, nothing more
+        if env is not None:
+            launch["env"] = env
         browser = pw.chromium.launch(**launch)
-        context = browser.new_context(ignore_https_errors=config.network.chromium_ignores_https_errors)
+        context = browser.new_context()
         page = context.new_page()
         page.goto(login_start(recipes, target))  # the recipes' login_path, or the client's authorize URL
         input(f"Log in to {target.site.web_host} in the browser window, then press Enter here... ")

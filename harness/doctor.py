@@ -258,7 +258,7 @@ class DoctorBrowser:
         return self._browser
 
     def new_context(self, storage_state=None):
-        kwargs = {"ignore_https_errors": self.network.chromium_ignores_https_errors}
+        kwargs = {}  # never ignore_https_errors: launch_args makes Chromium trust network.ca_bundle's CAs
         if storage_state is not None:
             kwargs["storage_state"] = storage_state
         context = self._start().new_context(**kwargs)
@@ -287,7 +287,7 @@ class DoctorBrowser:
         self._browser = self._pw = None
 
 
-def _browser_failure(name: str, exc: BaseException) -> Step:
+def _browser_failure(name: str, exc: BaseException, network=None) -> Step:
     if isinstance(exc, LoginFailed):
         message = _first_line(exc, limit=1000)
         if "recipe" in message:  # an unrecognised page: the message names the saved page and the recipes file
@@ -296,7 +296,10 @@ def _browser_failure(name: str, exc: BaseException) -> Step:
                           f"Datadog's page changed")
     if isinstance(exc, TargetUnavailable):
         return fail(name, f"Datadog unreachable: {_first_line(exc)}")
-    return fail(name, f"the browser failed: {_first_line(exc)}")
+    from harness.browser.trust import certificate_error
+
+    tls = certificate_error(str(exc), network)  # e.g. not issued by a CA in network.ca_bundle (PATH)
+    return fail(name, f"the browser failed: {tls or _first_line(exc)}")
 
 
 def check_login(browser: DoctorBrowser, target: Target) -> Step:
@@ -316,7 +319,7 @@ def check_login(browser: DoctorBrowser, target: Target) -> Step:
         finally:
             context.close()
     except (LoginFailed, TargetUnavailable, PlaywrightError) as exc:
-        return _browser_failure("login", exc)
+        return _browser_failure("login", exc, browser.network)
     how = "saved browser state" if state else "password" + (" + TOTP" if target.user.totp_secret else "")
     return ok("login", f"{target.user.email} on {target.site.web_host} ({how})")
 
@@ -346,7 +349,7 @@ def check_consent(browser: DoctorBrowser, http: DatadogHTTP, target: Target) -> 
         finally:
             context.close()
     except (LoginFailed, TargetUnavailable, PlaywrightError) as exc:
-        return _browser_failure("consent", exc), None
+        return _browser_failure("consent", exc, browser.network), None
     callback = result.callback
     if result.callback_url is None:
         if result.error_text:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from core.errors import ClientAuthRefused, PrerequisiteFailed
 from core.pkce import PKCE
@@ -50,7 +52,7 @@ class Grant:
 
     @property
     def access_token(self) -> str:
-        return self.tokens["access_token"]
+        return token_field(self.tokens, "access_token", f"the token answer for {self.authorization.target.name}")
 
     @property
     def refresh_token(self) -> str:
@@ -58,6 +60,55 @@ class Grant:
         if not token:  # test_token_response_fields owns that field and fails for it
             raise PrerequisiteFailed(f"the token answer for {self.authorization.target.name} has no refresh_token")
         return token
+
+
+def token_field(body, name: str, where: str = "the token answer") -> str:
+    """A token answer's field for a test whose subject is something else: missing, the test is broken with
+    the reason (PrerequisiteFailed), never a KeyError; the test that owns the field fails for it
+    (test_token_response_fields, the refresh answer checks)."""
+    value = body.get(name) if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value:
+        raise PrerequisiteFailed(f"{where} has no {name}")
+    return value
+
+
+# ---- a consent page to drive ---------------------------------------------------------------------
+
+CONSENT_REMEMBERED = "consent was remembered: no consent page to drive"
+
+
+def with_params(url: str, extra: tuple[tuple[str, str], ...]) -> str:
+    """The URL with these query parameters set (a parameter already there is replaced)."""
+    parts = urlsplit(url)
+    names = {k for k, _ in extra}
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names] + list(extra)
+    return urlunsplit(parts._replace(query=urlencode(pairs, quote_via=quote)))
+
+
+@dataclass
+class ConsentRun:
+    url: str  # the authorize URL of the flow kept
+    flow: FlowResult
+    skip_reason: str | None = None  # set: the server remembered consent and showed no page to drive
+
+
+def drive_consent(run: Callable[[str], FlowResult], url: str, force: tuple[tuple[str, str], ...] = ()) -> ConsentRun:
+    """A flow that must meet the consent page (Deny, the scope list, the page's headers). When the server
+    went straight to the callback (consent remembered), run once more (`run` uses a fresh logged-in context)
+    with the recipes' force_consent parameters; without them, or when the page still does not come, the
+    test is to be skipped with CONSENT_REMEMBERED: a remembered consent is not a failure."""
+    flow = run(url)
+    if not flow.consent_remembered:
+        return ConsentRun(url, flow)
+    if not force:
+        return ConsentRun(url, flow, f"{CONSENT_REMEMBERED} (the recipes set no force_consent parameters; "
+                                     f"Datadog documents none)")
+    again = with_params(url, force)
+    flow = run(again)
+    if flow.consent_remembered:
+        shown = "&".join(f"{k}={v}" for k, v in force)
+        return ConsentRun(again, flow, f"{CONSENT_REMEMBERED} (not even with the recipes' force_consent: {shown})")
+    return ConsentRun(again, flow)
 
 
 def new_state() -> str:
@@ -75,8 +126,9 @@ def complete_grant(http: DatadogHTTP, auth: Authorization) -> Grant:
     with the reason (the tests that own authorize and token report the failure themselves)."""
     name = auth.target.name
     if auth.code is None:
-        raise PrerequisiteFailed(f"no grant for {name}: the consent flow ended without a code "
-                                 f"({auth.flow.error_text or auth.flow.final_url})")
+        missing = auth.flow.missing_control
+        why = f"the consent page has no {missing} control" if missing else auth.flow.error_text or auth.flow.final_url
+        raise PrerequisiteFailed(f"no grant for {name}: the consent flow ended without a code ({why})")
     ex = exchange(http, auth)
     error = ex.json.get("error") if isinstance(ex.json, dict) else None
     if ex.status == 401 or error == "invalid_client":

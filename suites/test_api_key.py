@@ -26,11 +26,10 @@ def test_marketplace_key_lifecycle(target, shared_grant, http, verify, recorder,
     if created.status == 409:
         pytest.fail("[DD-ENDPOINTS-APIKEY] an OAuth API key already exists in this org (a previous run or install): "
                     "delete it on the API Keys page, then run again")
-    assert created.status == 201, f"[DD-ENDPOINTS-APIKEY] expected 201, got {created.brief()}"
-    data = (created.json or {}).get("data", {})
-    attrs = data.get("attributes", {})
-    key_id, key = data.get("id"), attrs.get("key")
-    assert key and key_id, f"answer lacks data.id / data.attributes.key: keys {sorted(attrs)}"
+    verify(api.api_key_created, created)
+    data = created.json["data"]
+    attrs = data["attributes"]
+    key_id, key = data["id"], attrs["key"]
     allure.dynamic.parameter("api key id", key_id, excluded=True)
     allure.dynamic.parameter("api key last4", attrs.get("last4", key[-4:]), excluded=True)
     try:
@@ -40,7 +39,7 @@ def test_marketplace_key_lifecycle(target, shared_grant, http, verify, recorder,
         headers = {"DD-API-KEY": key, "Content-Type": "application/json"}
         valid = client.api("GET", "/api/v1/validate", None, headers=headers, label="validate API key")
         verify(api.api_success, valid, 200, "valid")
-        assert valid.json.get("valid") is True, f"validate answered {valid.json}"
+        verify(api.api_key_valid, valid)
         marker = f"ddoauth-{uuid.uuid4().hex[:12]}"
         now = int(time.time())
         series = {"series": [{"metric": "ddoauth.probe", "type": 3, "points": [{"timestamp": now, "value": 42}],
@@ -54,17 +53,18 @@ def test_marketplace_key_lifecycle(target, shared_grant, http, verify, recorder,
             points = _poll(lambda: client.api("GET", "/api/v1/query", shared_grant.access_token, params={
                 "from": now - 600, "to": now + 600, "query": f"avg:ddoauth.probe{{run:{marker}}}"}, label="read metric"),
                 lambda ex: ex.status == 200 and (ex.json or {}).get("series"))
-            assert points, "[DD-OAUTH-DATAFLOW] the submitted metric point never came back through timeseries_query"
+            verify(api.submitted_data_returned, points, "metric point (through timeseries_query)")
         if "logs_read_data" in target.client.scopes:
             found = _poll(lambda: client.api("GET", "/api/v2/logs/events", shared_grant.access_token,
                                              params={"filter[query]": marker}, label="read log"),
                           lambda ex: ex.status == 200 and (ex.json or {}).get("data"))
-            assert found, "[DD-OAUTH-DATAFLOW] the submitted log line never came back"
+            verify(api.submitted_data_returned, found, "log line (through the logs search)")
         elif emulator_control is not None:
             # no logs_read_data scope: the evidence is on Datadog's side (the emulator's state)
             logs = emulator_control.call("GET", "state")["sites"][target.site.key]["logs"]
-            assert any(marker in entry["message"] for entry in logs), \
-                "[DD-OAUTH-DATAFLOW] the logs intake accepted the log line (202) but it never arrived"
+            arrived = [entry for entry in logs if marker in entry["message"]]
+            verify(api.submitted_data_returned, arrived, "log line (accepted by the intake with 202, absent from "
+                                                         "Datadog's logs)")
         else:
             recorder.warning("log arrival not verifiable: the client lacks logs_read_data")
         second = client.api("POST", "/api/v2/api_keys/marketplace", shared_grant.access_token, label="create again")

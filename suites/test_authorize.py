@@ -2,7 +2,7 @@
 import allure
 import pytest
 
-from fixtures.grants import authorize, oauth_client
+from fixtures.grants import authorize, oauth_client, token_field
 from fixtures.keys import CONSENT_SCOPES_PROPERTY
 from harness.checks import api, authorization, token
 from suites.probes import identity_probe
@@ -11,8 +11,8 @@ pytestmark = [allure.feature("authorize"), allure.severity(allure.severity_level
 
 
 @allure.story("consent page")
-def test_consent_lists_exactly_the_client_scopes(target, shared_grant, verify, request):
-    flow = shared_grant.authorization.flow
+def test_consent_lists_exactly_the_client_scopes(target, consent_authorization, verify, request):
+    flow = consent_authorization.flow  # a remembered consent: a flow that meets the page, or a skip
     verify(authorization.flow_reached_callback, flow)
     if flow.consent_scopes is not None:  # the pre-publication gate compares them with oauth_clients.json
         request.node.user_properties.append((CONSENT_SCOPES_PROPERTY, " ".join(flow.consent_scopes)))
@@ -21,8 +21,8 @@ def test_consent_lists_exactly_the_client_scopes(target, shared_grant, verify, r
 
 
 @allure.story("consent page")
-def test_consent_page_headers(target, shared_grant, verify):
-    headers = shared_grant.authorization.flow.consent_headers
+def test_consent_page_headers(target, consent_authorization, verify):
+    headers = consent_authorization.flow.consent_headers
     verify(authorization.consent_not_frameable, headers)
     verify(authorization.consent_no_store, headers)
 
@@ -39,6 +39,7 @@ def test_callback_parameters(target, shared_grant, verify):
     verify(authorization.callback_at_registered_uri, auth.flow, target.redirect_uri)  # scheme, host, path
     verify(authorization.no_token_in_callback, auth.callback)
     verify(authorization.callback_no_duplicates, auth.flow.callback_pairs)
+    verify(authorization.redirect_params_in_query, auth.flow)
     allure.dynamic.parameter("callback keys", ",".join(sorted(auth.callback)), excluded=True)
 
 
@@ -59,5 +60,6 @@ def test_region_switch_follows_callback_domain(region_pair, browser_sessions, ht
     verify(token.token_ok, ex)
     probe = identity_probe(other)
     if probe is not None:  # the grant lives in the chosen region, not on US1 where the flow started
-        verify(api.api_success, probe(client, ex.json["access_token"]))
-        verify(api.api_forbidden, probe(oauth_client(http, start, start.site.domain), ex.json["access_token"]))
+        access_token = token_field(ex.json, "access_token", "the region's token answer")
+        verify(api.api_success, probe(client, access_token))
+        verify(api.api_forbidden, probe(oauth_client(http, start, start.site.domain), access_token))

@@ -133,6 +133,7 @@ def verify_refused(verify, flow, target: Target, check: Check, expected_errors: 
         verify(authorization.redirect_error_code_valid, flow.callback)
         if expected_errors:
             verify(authorization.redirect_error_is, flow.callback, expected_errors)
+        verify(authorization.redirect_params_in_query, flow)  # last: the error itself was judged above
 
 
 # ---- client_id ----------------------------------------------------------------------------------
@@ -222,12 +223,15 @@ def test_pkce_challenge_length_refused(target, length, browser_sessions, verify)
 
 @allure.story("deny")
 def test_deny_returns_access_denied(target, browser_sessions, verify):
-    auth = authorize(browser_sessions, target, decision="deny")
+    # a remembered consent shows no page to deny on: once more with force_consent, else skipped
+    auth = authorize(browser_sessions, target, decision="deny", needs_consent=True)
     record_form(auth.flow)
+    verify(authorization.consent_offers_deny, auth.flow)
     verify(authorization.deny_access_denied, auth.flow)
     verify(authorization.callback_at_registered_uri, auth.flow, target.redirect_uri)
     verify(authorization.state_echoed_on_error, auth.callback, auth.state)
     verify(authorization.redirect_error_code_valid, auth.callback)
+    verify(authorization.redirect_params_in_query, auth.flow)  # last: the error itself was judged above
 
 
 @allure.story("state")
@@ -316,6 +320,7 @@ def test_unknown_scope_refused(target, browser_sessions, http, verify):
     verify(authorization.callback_at_registered_uri, flow, target.redirect_uri)
     if flow.outcome == "callback" and "error" in flow.callback:
         verify(authorization.redirect_error_code_valid, flow.callback)
+        verify(authorization.redirect_params_in_query, flow)
 
 
 # ---- login page ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import time
 import allure
 import pytest
 
-from fixtures.grants import authorize, exchange, oauth_client
+from fixtures.grants import authorize, exchange, oauth_client, token_field
 from harness.checks import api, authorization, refresh, revoke, token
 from harness.checks.registry import CHARACTERIZE, MUST, SHOULD
 from harness.checks.token import error_body_kind
@@ -133,14 +133,17 @@ def test_code_is_single_use(target, browser_sessions, http, verify):
     client = oauth_client(http, target, auth.domain)
     first = exchange(http, auth)
     verify(token.token_ok, first)
-    tokens = first.json
+    access_token = token_field(first.json, "access_token", "the first exchange's answer")
+    refresh_token = token_field(first.json, "refresh_token", "the first exchange's answer")
+    probe = identity_probe(target)
+    if probe is not None:
+        probe.prove(client, access_token)  # the probe tells a live token from a dead one before the replay
     replay = exchange(http, auth)
     verify(token.code_replay_refused, replay)
     verify(token.dd_invalid_code_text, replay, severity=SHOULD)  # the docs quote the text for PKCE failures only
-    probe = identity_probe(target)
     if probe is not None:
-        verify(token.replayed_code_tokens_revoked, probe(client, tokens["access_token"]))
-    verify(token.replayed_code_tokens_revoked, client.refresh(tokens["refresh_token"]), "refresh token")
+        verify(token.replayed_code_tokens_revoked, probe(client, access_token))
+    verify(token.replayed_code_tokens_revoked, client.refresh(refresh_token), "refresh token")
 
 
 @allure.story("authorization code")
@@ -335,10 +338,12 @@ def test_refresh_scope_escalation_refused(target, fresh_grant, http, verify, rec
 def test_revoke_with_bad_client_credentials_refused(target, fresh_grant, http, verify):
     grant = fresh_grant()
     client = oauth_client(http, target, grant.authorization.domain)
+    probe = identity_probe(target)
+    if probe is not None:
+        probe.prove(client, grant.access_token)
     verify(revoke.revoke_bad_client_refused, client.revoke(grant.access_token, "access_token",
                                                            secret=WRONG_SECRET))
     verify(revoke.revoke_bad_client_refused, client.revoke(grant.access_token, "access_token", include_secret=False))
-    probe = identity_probe(target)
     if probe is not None:
         verify(revoke.token_still_valid, probe(client, grant.access_token))
 
@@ -350,9 +355,11 @@ def test_revoke_foreign_token_keeps_it_valid(target, request, fresh_grant, http,
     grant = fresh_grant()
     domain = grant.authorization.domain
     foreign, own = oauth_client(http, peer, domain), oauth_client(http, target, domain)
+    probe = identity_probe(target)
+    if probe is not None:
+        probe.prove(own, grant.access_token)
     verify(revoke.revoke_foreign_refused, foreign.revoke(grant.access_token, "access_token"))
     verify(revoke.revoke_foreign_refused, foreign.revoke(grant.refresh_token, "refresh_token"))
-    probe = identity_probe(target)
     if probe is not None:
         verify(revoke.token_still_valid, probe(own, grant.access_token))
     verify(revoke.token_still_valid, own.refresh(grant.refresh_token))

@@ -16,6 +16,7 @@ import pytest
 from harness.checks import authorization, integration
 from harness.config.integration import onboarding_url
 from harness.browser.partner import forge_state
+from harness.grants import CONSENT_REMEMBERED
 from harness.org_evidence import Since, wait_for_data
 
 pytestmark = [allure.feature("integration"), pytest.mark.integration_mode,
@@ -33,6 +34,15 @@ def _front_channel(verify, flow, target, on_site: bool = True) -> None:
     verify(integration.partner_authorize_request, flow, integ.client_ids, integ.redirect_uri)
     verify(integration.partner_uses_pkce, flow)
     verify(integration.partner_sends_state, flow)
+
+
+def _datadog_callback(verify, flow, target, decision: str = "authorize") -> None:
+    """Datadog's own callback, judged before the partner: when Datadog got it wrong (no code, no `domain`,
+    an altered `state`), the failure names Datadog's requirement, not the partner's."""
+    verify(integration.callback_reached_partner, flow, target.integration.redirect_uri)
+    verify(integration.datadog_callback_result, flow, decision)
+    verify(integration.datadog_callback_domain, flow, target.site.domain)
+    verify(integration.datadog_callback_state, flow)
 
 
 def _datadog_side(verify, recorder, target, org_evidence, since: Since | None) -> None:
@@ -62,7 +72,7 @@ def test_tile_start(target, partner_session, partner_keys, org_evidence, verify,
                                  title=f"open the onboarding URL with site={target.site.web_origin} "
                                        f"domain={target.site.domain}")
     _front_channel(verify, flow, target)
-    verify(integration.callback_reached_partner, flow, integ.redirect_uri)
+    _datadog_callback(verify, flow, target)
     verify(integration.partner_reached_success, flow)
     _datadog_side(verify, recorder, target, org_evidence, since)
 
@@ -76,7 +86,7 @@ def test_partner_start_follows_domain(target, partner_session, partner_keys, org
     flow = partner_session().run(integ.onboarding_url, title="open the onboarding URL without parameters")
     allure.dynamic.parameter("authorize hosts", " -> ".join(flow.datadog_authorize_hosts) or "-", excluded=True)
     _front_channel(verify, flow, target, on_site=False)
-    verify(integration.callback_reached_partner, flow, integ.redirect_uri)
+    _datadog_callback(verify, flow, target)
     verify(integration.partner_reached_success, flow)
     _datadog_side(verify, recorder, target, org_evidence, since)
 
@@ -94,7 +104,7 @@ def test_repeat_install(target, partner_session, partner_keys, org_evidence, ver
     second = session.run(onboarding_url(integ.onboarding_url, target.site, site_as_host=True),
                          title=f"second install in the same org (Datadog answers 409 to a second API key; "
                                f"site={target.site.web_host} without scheme)")
-    verify(integration.callback_reached_partner, second, integ.redirect_uri)
+    _datadog_callback(verify, second, target)
     verify(integration.partner_reached_success, second)
     _datadog_side(verify, recorder, target, org_evidence, since)
 
@@ -110,7 +120,11 @@ def test_deny(target, partner_session, partner_keys, org_evidence, verify):
     before, installs = partner_keys(), _installations(org_evidence)
     flow = partner_session().run(onboarding_url(integ.onboarding_url, target.site), decision="deny",
                                  title="open the onboarding URL and deny on Datadog's consent page")
-    verify(integration.callback_reached_partner, flow, integ.redirect_uri)
+    if flow.consent is not None and flow.consent.consent_remembered:
+        # the partner builds the authorize URL: no force_consent parameters can be added to it
+        pytest.skip(f"{CONSENT_REMEMBERED} (Datadog went straight back to the partner with a code)")
+    verify(authorization.consent_offers_deny, flow.consent)
+    _datadog_callback(verify, flow, target, decision="deny")
     verify(integration.partner_refuses_after_deny, flow)
     verify(integration.partner_no_loop, flow)
     verify(integration.nothing_stored, before, partner_keys())

@@ -36,7 +36,7 @@ def test_refresh_returns_working_access_token(target, fresh_grant, http, verify,
     client = oauth_client(http, target, grant.authorization.domain)
     first = client.refresh(grant.refresh_token)
     body = _verify_refresh_answer(verify, first, granted)
-    assert body["access_token"] != grant.access_token, "[RFC6749-6] refresh must return a new access token"
+    verify(refresh.refresh_new_access_token, body, grant.access_token)
     probe = identity_probe(target)
     if probe is not None:
         verify(api.api_success, probe(client, body["access_token"]))
@@ -57,8 +57,10 @@ def test_refresh_after_access_token_expiry(target, expire_access_token, fresh_gr
     """Refresh tokens never expire (Datadog docs): refreshing after the access token died must work."""
     grant = fresh_grant()
     client = oauth_client(http, target, grant.authorization.domain)
-    expire_access_token(grant.access_token)
     probe = identity_probe(target)
+    if probe is not None:
+        probe.prove(client, grant.access_token)  # so that a refusal after the expiry is about the expiry
+    expire_access_token(grant.access_token)
     if probe is not None:
         verify(api.api_forbidden, probe(client, grant.access_token))
     ex = client.refresh(grant.refresh_token)

@@ -195,6 +195,7 @@ def test_side_files_written(inner_run) -> None:
         "Login failed",
         "Datadog unreachable or 5xx",
         "Configuration",
+        "Endpoint absent on this target",
         "Prerequisite failed",
         "Harness error",
         "Conformance failure",
@@ -364,6 +365,12 @@ def test_categories_regexes() -> None:
     assert categorize("broken", "core.errors.ClientAuthRefused: client authentication refused for target X") \
         == "Configuration"
     assert categorize("broken", "core.errors.PrerequisiteFailed: no grant for X") == "Prerequisite failed"
+    # a documented endpoint answering 404: broken where another test's subject used it, failed in its owner
+    absent = "endpoint absent on this target: GET https://api.datadoghq.com/api/v1/hosts answered 404"
+    assert categorize("broken", f"core.errors.EndpointAbsent: {absent}") == "Endpoint absent on this target"
+    assert categorize("failed", f"core.errors.ConformanceFailure: [DD-SCOPES-ENDPOINT] x: {absent}") == \
+        "Endpoint absent on this target"
+    assert categorize("failed", "core.errors.ConformanceFailure: [DD-SCOPES-DATAFLOW] 403") == "Conformance failure"
     assert categorize("failed", "core.errors.ConformanceFailure: no PKCE") == "Conformance failure"
     assert categorize("passed", None) is None
     for c in CATEGORIES:  # valid as JavaScript too: no inline flags, no Python-only syntax

@@ -1,10 +1,12 @@
 """Chromium for the harness: the system binary when Playwright has none, the flags that keep it quiet
-on a closed network, and the target's host mapping."""
+on a closed network, the target's host mapping, and its trust (network.ca_bundle: harness/browser/trust.py)."""
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
+
+from harness.browser.trust import chromium_env
 
 STABILITY_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync",
@@ -30,8 +32,9 @@ def find_chromium() -> str | None:
 
 
 def launch_args(base: dict, network, blocked_rules: list[str]) -> dict:
-    """Chromium launch arguments: the system binary when needed, the target's host mapping, and
-    resolver rules that make some hosts unreachable (checked first)."""
+    """Chromium launch arguments: the system binary when needed, the target's host mapping, resolver
+    rules that make some hosts unreachable (checked first), and a HOME whose NSS database trusts the
+    CAs of network.ca_bundle (never ignore_https_errors)."""
     args = dict(base)
     executable = find_chromium()
     if executable:
@@ -40,4 +43,7 @@ def launch_args(base: dict, network, blocked_rules: list[str]) -> dict:
     if os.geteuid() == 0:
         extra.append("--no-sandbox")
     args["args"] = extra
+    env = chromium_env(network)
+    if env is not None:
+        args["env"] = {**env, **(args.get("env") or {}), "HOME": env["HOME"]}
     return args

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pyotp
 from playwright.sync_api import Error as PlaywrightError
@@ -42,8 +42,8 @@ class PageVisit:
 
 @dataclass
 class FlowResult:
-    callback_url: str | None = None
-    callback_pairs: list[tuple[str, str]] = field(default_factory=list)
+    callback_url: str | None = None  # the hop that left Datadog (with its fragment, when it had one)
+    callback_pairs: list[tuple[str, str]] = field(default_factory=list)  # the callback's query parameters
     callback_redirect_status: int | None = None
     error_text: str | None = None
     pages: list[PageVisit] = field(default_factory=list)
@@ -52,10 +52,27 @@ class FlowResult:
     consent_org: str | None = None
     logged_in: bool = False
     final_url: str = ""
+    # parameters the server put in the callback's fragment (#error=...&state=...), where RFC 6749 §4.1.2.1
+    # does not put them: read all the same (authorization.redirect_params_in_query reports the place)
+    callback_fragment_pairs: list[tuple[str, str]] = field(default_factory=list)
+    # a control the recipes name that the page did not offer, e.g. "consent.deny": the flow stopped there
+    missing_control: str | None = None
 
     @property
     def callback(self) -> dict[str, str]:
-        return dict(self.callback_pairs)
+        """The callback's parameters: the query's, and for keys the query lacks, the fragment's."""
+        return {**dict(self.callback_fragment_pairs), **dict(self.callback_pairs)}
+
+    @property
+    def consent_shown(self) -> bool:
+        """The consent page was met (recognised by its recipe)."""
+        return "consent" in self.page_names()
+
+    @property
+    def consent_remembered(self) -> bool:
+        """The flow reached the callback with a code and no consent page: the server remembered an earlier
+        consent, so there was nothing to Deny, no scope list and no consent page headers to read."""
+        return self.outcome == "callback" and not self.consent_shown and bool(self.callback.get("code"))
 
     @property
     def outcome(self) -> str:
@@ -95,6 +112,29 @@ def locate(root, spec: Locator, name: str | None = None):
     else:
         found = scope.locator(spec.css)
     return found.filter(has_text=re.compile(name)) if name is not None else found
+
+
+def read_fragment(result: FlowResult, redirected_from: str | None, location: str | None) -> None:
+    """The callback's fragment, which the browser never sends: from the Location header of the redirect that
+    left Datadog (a fragment of the Location wins; without one the request's own is inherited), else from
+    where the browser ended when it is the callback (integration mode: the partner's page was loaded)."""
+    if result.callback_url is None:
+        return
+    fragment = ""
+    if location:
+        fragment = urlsplit(urljoin(redirected_from or result.callback_url, location)).fragment
+    if not fragment and result.final_url:
+        final, hop = urlsplit(result.final_url), urlsplit(result.callback_url)
+        if (final.scheme, final.netloc, final.path) == (hop.scheme, hop.netloc, hop.path):
+            fragment = final.fragment
+    if not fragment:
+        return
+    result.callback_fragment_pairs = parse_qsl(fragment, keep_blank_values=True)
+    for k, v in result.callback_fragment_pairs:
+        if k == "code":
+            REDACTOR.add(v, "authorization_code")
+    if "#" not in result.callback_url:
+        result.callback_url = f"{result.callback_url}#{fragment}"
 
 
 def login_start(recipes: Recipes, target) -> str:
@@ -269,9 +309,12 @@ class ConsentDriver:
             page.remove_listener("response", on_response)
             result.final_url = page.url
         previous = hops.get("from")
+        location = None
         if previous is not None:
             response = previous.response()
             result.callback_redirect_status = response.status if response else None
+            location = response.header_value("location") if response else None
+        read_fragment(result, previous.url if previous is not None else None, location)
         return result
 
     def login(self, page: Page, web_origin: str, start_url: str | None = None) -> FlowResult:
@@ -336,6 +379,8 @@ class ConsentDriver:
             if name == stop_at:
                 return
             self._act(page, result, name, seen[name])
+            if result.missing_control is not None:  # a documented control the page lacks: nothing to click
+                return
             try:
                 page.wait_for_load_state("domcontentloaded")
             except PlaywrightError:
@@ -443,7 +488,10 @@ class ConsentDriver:
     def _visit(self, page: Page, result: FlowResult, name: str) -> None:
         visit = PageVisit(name, page.url)
         if self.screenshots:
-            visit.screenshot = page.screenshot(full_page=True, type="jpeg", quality=70)
+            try:  # evidence, best effort: a busy renderer that cannot capture must not break the test
+                visit.screenshot = page.screenshot(full_page=True, type="jpeg", quality=70, timeout=10000)
+            except PlaywrightError:
+                visit.screenshot = None
         if self.record_aria:
             try:
                 visit.aria = page.locator("body").aria_snapshot()
@@ -505,4 +553,21 @@ class ConsentDriver:
         if self.decision == "none":
             return
         recipe = self._recipe("consent")
-        locate(page, recipe.authorize if self.decision == "authorize" else recipe.deny).first.click()
+        key = "authorize" if self.decision == "authorize" else "deny"
+        control = self._control(page, getattr(recipe, key))
+        if control is None:  # the docs promise it; its absence is the server's, judged by a check, not a timeout
+            result.missing_control = f"consent.{key}"
+            return
+        control.click()
+
+    def _control(self, page: Page, spec: Locator | None):
+        """The first visible element a recipe's control locator finds, or None: on a page already recognised
+        a control is looked for briefly (the recipes' settle_s), never for the flow's whole timeout."""
+        if spec is None:
+            return None
+        found = locate(page, spec).first
+        try:
+            found.wait_for(state="visible", timeout=self.recipes.settle_s * 1000)
+        except PlaywrightError:
+            return None
+        return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from harness.checks.registry import SHOULD, check
+from harness.http.exchange import absent_error, endpoint_absent
 
 DD_SUBDOMAIN_ADVICE = ("Datadog: do not include the org subdomain in the API host; call https://api.<domain> "
                        "(for example datadoghq.eu, not bigcorp.datadoghq.eu)")
@@ -57,6 +58,16 @@ def validate_unknown_key_refused(ex) -> str | None:
 
 # ---- data flow and rate limits -------------------------------------------------------------------
 
+@check("DD-SCOPES-ENDPOINT", "the scope's documented endpoint exists on this target (no bare 404)")
+def endpoint_present(ex, names_a_resource: bool = False) -> str | None:
+    """Owned by the test that exercises the endpoint (the per-scope data flow): a documented path that
+    answers 404 is absent on this target (with an id in the path: only a 404 without Datadog's JSON error
+    body). Other tests that merely use the endpoint are broken with EndpointAbsent instead (suites/probes.py)."""
+    if not endpoint_absent(ex, names_a_resource):
+        return None
+    return str(absent_error(ex))
+
+
 @check("DD-SCOPES-DATAFLOW", "a granted scope lets data flow (2xx and the documented answer)")
 def api_success(ex, expected_status: int | tuple[int, ...] = (200, 201, 202, 204), json_key: str | None = None) -> str | None:
     statuses = (expected_status,) if isinstance(expected_status, int) else expected_status
@@ -89,3 +100,37 @@ def subdomain_host_tls_failure(outcome) -> str | None:
     if _TLS_NAME_FAILURE.search(text):
         return None
     return f"failed, but not with a TLS hostname error: {text[:160]}"
+
+
+# ---- the marketplace API key -----------------------------------------------------------------------
+
+@check("DD-ENDPOINTS-APIKEY", "POST /api/v2/api_keys/marketplace creates the org's key: 201 with data.id and "
+                              "data.attributes.key")
+def api_key_created(ex) -> str | None:
+    if ex.status != 201:
+        return f"expected 201, got {ex.brief()}: {ex.response_body[:120]!r}"
+    data = (ex.json or {}).get("data") if isinstance(ex.json, dict) else None
+    attrs = data.get("attributes") if isinstance(data, dict) else None
+    if not isinstance(attrs, dict):
+        return f"the answer has no data.attributes: {ex.response_body[:120]!r}"
+    missing = [f for f, v in (("data.id", data.get("id")), ("data.attributes.key", attrs.get("key"))) if not v]
+    return f"the answer lacks {', '.join(missing)} (attributes: {sorted(attrs)})" if missing else None
+
+
+@check("DD-VALIDATE", 'GET /api/v1/validate accepts the org\'s API key: 200 {"valid": true}')
+def api_key_valid(ex) -> str | None:
+    body = ex.json
+    if ex.status != 200:
+        return f"answered {ex.status}: {ex.response_body[:120]!r}"
+    if not (isinstance(body, dict) and body.get("valid") is True):
+        return f"answered {ex.response_body[:120]!r}, not valid: true"
+    return None
+
+
+@check("DD-OAUTH-DATAFLOW", "data submitted with the org's API key comes back (a query, a log search, or "
+                            "Datadog's own evidence)")
+def submitted_data_returned(found, what: str) -> str | None:
+    """`found`: the answer that holds the data (an Exchange, a list of entries or a bool), or None / empty."""
+    if found:
+        return None
+    return f"the submitted {what} never came back"

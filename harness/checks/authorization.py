@@ -106,6 +106,9 @@ def _same_endpoint(url: str, registered: str) -> bool:
 
 @check("DD-ENDPOINTS-AUTHORIZE", "the flow reaches the redirect URI with a code")
 def flow_reached_callback(result) -> str | None:
+    if result.outcome != "callback" and getattr(result, "missing_control", None):
+        return (f"no callback: the consent page offers no {result.missing_control.split('.')[-1].title()} control "
+                f"(the recipe's {result.missing_control} found nothing); pages: {' -> '.join(result.page_names())}")
     if result.outcome != "callback":
         where = f"error page: {result.error_text}" if result.error_text else f"stopped at {result.final_url}"
         return f"no callback ({where}); pages: {' -> '.join(result.page_names())}"
@@ -179,6 +182,23 @@ def callback_site_matches(callback: dict, site, sites=None) -> str | None:
     return f"site is {got!r}, expected {site.web_origin} or {site.web_host} (site {site.key})"
 
 
+@check("RFC6749-4.1.2.1", "the redirect carries its parameters in the query, not the fragment")
+def redirect_params_in_query(flow) -> str | None:
+    """RFC 6749 §4.1.2 / §4.1.2.1: code, error and state are added to the query component of the redirect
+    URI. A server that answers `#error=...&state=...` is read all the same (FlowResult.callback), so the
+    error itself is still judged by the other checks; this one reports where it was."""
+    keys = [k for k, _ in getattr(flow, "callback_fragment_pairs", [])]
+    if not keys:
+        return None
+    listed = ", ".join(sorted(set(keys)))
+    if "error" in keys:
+        return f"error returned in the fragment, not the query (fragment keys: {listed})"
+    if "code" in keys:
+        return f"code returned in the fragment, not the query (fragment keys: {listed})"
+    wanted = [k for k in keys if k in ("state", "error_description", "error_uri", "domain")]
+    return f"redirect parameters returned in the fragment, not the query: {listed}" if wanted else None
+
+
 @check("RFC9700-2.1.2", "no token travels in the callback URL")
 def no_token_in_callback(callback: dict) -> str | None:
     leaked = [k for k in ("access_token", "refresh_token", "id_token", "token") if k in callback]
@@ -202,6 +222,15 @@ def consent_scopes_exact(shown: list[str] | None, configured: tuple[str, ...]) -
     missing = sorted(set(configured) - set(shown))
     if extra or missing:
         return f"extra {extra or '[]'}, missing {missing or '[]'}"
+    return None
+
+
+@check("DD-ENDPOINTS-CONSENT", "the consent page offers Deny (Datadog documents the redirect after a user denies)")
+def consent_offers_deny(flow) -> str | None:
+    """A documented control the page lacks is the server's failure, not a harness timeout: the consent
+    driver looks for the recipe's `deny` briefly and records FlowResult.missing_control."""
+    if getattr(flow, "missing_control", None) == "consent.deny":
+        return "the consent page has no Deny control (the recipe's consent.deny found nothing on it)"
     return None
 
 

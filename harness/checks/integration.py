@@ -75,6 +75,65 @@ def callback_reached_partner(flow, redirect_uri: str) -> str | None:
     return None if url.split("?")[0] == redirect_uri else f"callback went to {url.split('?')[0]}, not {redirect_uri}"
 
 
+# ---- Datadog's callback to the partner: judged before the partner, so a wrong callback names Datadog's
+# requirement, not the partner's (the partner cannot finish an install from a callback Datadog got wrong)
+
+def _datadog_callback(flow) -> dict | None:
+    """The parameters of Datadog's redirect to the partner (query, and a fragment's), or None without one."""
+    consent = flow.consent
+    if consent is None or consent.callback_url is None:
+        return None
+    return consent.callback
+
+
+def _state_sent(flow) -> str | None:
+    """The state of the partner's authorize request that led to the callback (the last one before it)."""
+    sent = None
+    for url in flow.navigations:
+        if url == flow.callback_url or (flow.callback_url or "").startswith(url + "#"):
+            break
+        if urlsplit(url).path == "/oauth2/v1/authorize":
+            sent = _query(url).get("state", sent)
+    return sent
+
+
+@check("DD-ENDPOINTS-AUTHORIZE", "Datadog's callback to the partner carries a code (after Deny: an error, no code)")
+def datadog_callback_result(flow, decision: str = "authorize") -> str | None:
+    callback = _datadog_callback(flow)
+    if callback is None:
+        return None  # no callback at all: callback_reached_partner
+    if decision == "deny":
+        if callback.get("code"):
+            return "Datadog's callback after Deny carries a code"
+        return None if callback.get("error") else f"Datadog's callback after Deny has no error (keys {sorted(callback)})"
+    if callback.get("error"):
+        return f"Datadog's callback carries error={callback['error'][:60]!r} instead of a code"
+    return None if callback.get("code") else f"Datadog's callback has no code (keys {sorted(callback)})"
+
+
+@check("DD-OAUTH-REDIRECT-DOMAIN", "Datadog's callback to the partner carries the site's domain")
+def datadog_callback_domain(flow, expected_domain: str) -> str | None:
+    callback = _datadog_callback(flow)
+    if callback is None or not callback.get("code"):
+        return None  # Datadog documents `domain` on the success redirect
+    got = callback.get("domain")
+    if got is None:
+        return "domain missing from Datadog's callback to the partner"
+    return None if got == expected_domain else f"Datadog's callback names domain {got!r}, expected {expected_domain!r}"
+
+
+@check("RFC6749-4.1.2", "Datadog's callback to the partner echoes the partner's state byte for byte")
+def datadog_callback_state(flow) -> str | None:
+    callback = _datadog_callback(flow)
+    sent = _state_sent(flow)
+    if callback is None or sent is None:
+        return None  # no callback (callback_reached_partner) or no state sent (partner_sends_state)
+    got = callback.get("state")
+    if got is None:
+        return "state missing from Datadog's callback to the partner"
+    return None if got == sent else f"Datadog altered the state: sent {len(sent)} chars, got {len(got)} chars"
+
+
 @check("DD-PUBLISH-TEST-AUTH", "the partner's app ends on its success page")
 def partner_reached_success(flow) -> str | None:
     if flow.outcome == "success":

@@ -56,3 +56,11 @@ def refresh_scope_within_grant(body: dict, granted: tuple[str, ...] | list[str])
         return f"scope is {type(scope).__name__}, not a space-separated string"
     extra = sorted(set(scope.split()) - set(granted))
     return f"the refreshed scope adds {extra}, never granted" if extra else None
+
+
+@check("RFC6749-6", "a refresh answer carries a new access token")
+def refresh_new_access_token(body: dict, previous: str) -> str | None:
+    new = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(new, str) or not new:
+        return "the answer has no access_token"
+    return "the refresh answered the same access token as before" if new == previous else None

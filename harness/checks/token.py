@@ -243,3 +243,14 @@ def error_shape_consistent(kinds: dict[str, str]) -> str | None:
     if len(shapes) <= 1:
         return None
     return "mixed shapes: " + ", ".join(f"{case}={kind}" for case, kind in sorted(kinds.items()))
+
+
+# ---- client-secret rotation --------------------------------------------------------------------------
+
+@check("DD-PUBLISH-ROTATION", "a client-secret rotation leaves the token answers as they were (fields, token_type, "
+                              "expires_in, scope)")
+def token_answers_unchanged(before: dict, after: dict) -> str | None:
+    """`before` / `after`: a token answer's shape, no values (suites/rotation/test_rotation.py `_shape`)."""
+    changed = [f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in sorted(set(before) | set(after))
+               if before.get(key) != after.get(key)]
+    return "changed with the rotation: " + "; ".join(changed) if changed else None

@@ -112,6 +112,7 @@ PAGE_MODELS: dict[str, type[PageRecipe]] = {"error": ErrorPage, "consent": Conse
 class RecipesFileKeys(_Strict):
     login_path: str | None = None
     settle_s: float | None = None
+    force_consent: Any = None  # authorize parameters that make the server show its consent page again
     pages: dict[str, Any] | None = None
 
 
@@ -127,6 +128,9 @@ class Recipes:
     login_path: str | None = DEFAULT_LOGIN_PATH  # None: the login starts from the authorize URL
     settle_s: float = DEFAULT_SETTLE_S  # a loaded page that no recipe recognises within this is unrecognised
     source: str = BUILTIN_SOURCE  # the file(s) to fix, for messages
+    # authorize parameters that make the server show its consent page although the user consented before
+    # (e.g. (("prompt", "consent"),)); Datadog documents none, so by default a remembered consent is a skip
+    force_consent: tuple[tuple[str, str], ...] = ()
 
     def page(self, name: str) -> PageRecipe:
         return next(p.recipe for p in self.pages if p.name == name)
@@ -216,8 +220,16 @@ def merge(builtin: dict, user: dict, user_source: str) -> Recipes:
     settle = user.get("settle_s", builtin.get("settle_s", DEFAULT_SETTLE_S))
     if not isinstance(settle, (int, float)) or isinstance(settle, bool) or not 0 < settle <= 30:
         raise ConfigError(f"{user_source}: settle_s: seconds between 0 and 30, got {settle!r}")
+    force = user["force_consent"] if "force_consent" in user else builtin.get("force_consent")
+    if force is None:
+        force = {}
+    if not isinstance(force, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
+                                              for k, v in force.items()):
+        raise ConfigError(f"{user_source}: force_consent: a mapping of authorize parameters to string values "
+                          f"(e.g. {{prompt: consent}}), or null, got {force!r}")
     source = BUILTIN_SOURCE if user_source == BUILTIN_SOURCE else f"{user_source} (over the built-in recipes)"
-    return Recipes(pages=pages, login_path=login_path, settle_s=float(settle), source=source)
+    return Recipes(pages=pages, login_path=login_path, settle_s=float(settle), source=source,
+                   force_consent=tuple(force.items()))
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ Everything is validated before a test runs; any problem is one line naming the f
 """
 from __future__ import annotations
 
+import base64
 import binascii
 import dataclasses
 import io
@@ -280,7 +281,31 @@ def parse_network(raw: dict, source: str, base_dir: Path) -> Network:
     if ca_path is not None and not ca_path.exists():
         raise ConfigError(f"{source}: network.ca_bundle {ca!r} does not exist")
     return Network(host_map={str(k): str(v) for k, v in hosts.items()}, ca_bundle=ca_path,
-                   chromium_spki=raw.get("chromium_spki"))
+                   chromium_spki=_spki_pins(raw.get("chromium_spki"), source))
+
+
+def _spki_pins(raw, source: str) -> tuple[str, ...] | None:
+    """network.chromium_spki: a YAML list or a comma-joined string of base64 SHA-256 SPKI hashes."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        pins = raw.split(",")
+    elif isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+        pins = raw
+    else:
+        raise ConfigError(f"{source}: network.chromium_spki must be a list (or a comma-joined string) of "
+                          f"base64 SHA-256 key hashes, got {type(raw).__name__}")
+    pins = [p.strip() for p in pins if p.strip()]
+    for pin in pins:
+        try:
+            ok = len(base64.b64decode(pin, validate=True)) == 32
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"{source}: network.chromium_spki entry {pin[:60]!r} is not a base64 SHA-256 "
+                              "(32 bytes, as `openssl x509 -pubkey | openssl pkey -pubin -outform der | "
+                              "openssl dgst -sha256 -binary | base64` prints)")
+    return tuple(pins) or None
 
 
 def load_targets(path: Path, env_file: Path | None = Path(".env"), registry: SiteRegistry | None = None) -> HarnessConfig:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import httpx
 
-from core.errors import TargetUnavailable
+from core.errors import EndpointAbsent, TargetUnavailable
 from core.redact import REDACTOR
 
 _SECRET_JSON_FIELDS = {"access_token": "access_token", "refresh_token": "refresh_token", "key": "api_key"}
@@ -65,6 +65,29 @@ class Exchange:
 
     def brief(self) -> str:
         return f"{self.method} {self.url} -> {self.status}"
+
+
+def is_datadog_error_body(ex: Exchange) -> bool:
+    """Datadog's JSON error envelope ({"errors": [...]}) or an RFC 6749 error object: the service answered."""
+    body = ex.json
+    return isinstance(body, dict) and (isinstance(body.get("errors"), list) or isinstance(body.get("error"), str))
+
+
+def endpoint_absent(ex: Exchange, names_a_resource: bool = False) -> bool:
+    """A documented path that answered 404 is absent on this target. On a path that names a resource (an id
+    in it) a 404 with Datadog's JSON error body ({"errors": [...]}) is the service saying that resource does
+    not exist, not a missing endpoint; on a fixed path (a collection, users/me) any 404 is an absent endpoint
+    (Datadog, like the emulator, answers unknown paths with {"errors": ["Not found"]})."""
+    return ex.status == 404 and not (names_a_resource and is_datadog_error_body(ex))
+
+
+def absent_error(ex: Exchange) -> EndpointAbsent:
+    """The EndpointAbsent for an answer where endpoint_absent(ex) holds (path only: no query, no secrets)."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(ex.url)
+    snippet = " ".join(ex.response_body[:80].decode("utf-8", "replace").split())
+    return EndpointAbsent.of(ex.method, f"{parts.scheme}://{parts.netloc}{parts.path}", ex.status,
+                             f"body {snippet!r}" if snippet else "empty body")
 
 
 Listener = Callable[[Exchange], None]

@@ -45,6 +45,8 @@ HARNESS_ERROR = "Harness error"
 CONFORMANCE_FAILURE = "Conformance failure"
 CONFIGURATION = "Configuration"
 PREREQUISITE_FAILED = "Prerequisite failed"
+ENDPOINT_ABSENT = "Endpoint absent on this target"
+ABSENT_TEXT = "endpoint absent on this target"  # how EndpointAbsent and the owning test's check say it
 
 # Regexes must work both as Java full matches (Allure 2) and JavaScript `RegExp.test`
 # (Allure 3): so `[\s\S]*` instead of DOTALL, no inline flags, no Python-only syntax, and
@@ -62,9 +64,12 @@ _UNREACHABLE = (
 )
 _CONFIGURATION = r"^[\s\S]*\b(?:ConfigError|ClientAuthRefused)\b[\s\S]*"
 _PREREQUISITE = r"^[\s\S]*\bPrerequisiteFailed\b[\s\S]*"
+# a documented endpoint answering 404: broken (EndpointAbsent) where another test's subject needed it, failed
+# (a named check saying "endpoint absent on this target") in the test that owns the endpoint
+_ABSENT = r"^[\s\S]*(?:\bEndpointAbsent\b|\b" + ABSENT_TEXT.replace(" ", r"\s") + r"\b)[\s\S]*"
 # Allure 2 puts a result in every matching category; Allure 3 in the first one.  The
 # negative look-ahead keeps the catch-all categories exclusive under both.
-_NOT_ABOVE = r"^(?!" + "|".join([_WAIVED, _LOGIN, _UNREACHABLE, _CONFIGURATION, _PREREQUISITE]) + r")[\s\S]*"
+_NOT_ABOVE = r"^(?!" + "|".join([_WAIVED, _LOGIN, _UNREACHABLE, _CONFIGURATION, _ABSENT, _PREREQUISITE]) + r")[\s\S]*"
 
 #: Allure categories, first match wins (Allure 3); written to categories.json (report.py) and
 #: read by allurerc.mjs.
@@ -74,6 +79,8 @@ CATEGORIES: list[dict[str, Any]] = [
     {"name": UNREACHABLE, "matchedStatuses": [BROKEN, FAILED], "messageRegex": _UNREACHABLE},
     # the target's configuration (e.g. a wrong client secret), not Datadog
     {"name": CONFIGURATION, "matchedStatuses": [BROKEN], "messageRegex": _CONFIGURATION},
+    # a documented endpoint that this target does not have (before "Prerequisite failed": EndpointAbsent is one)
+    {"name": ENDPOINT_ABSENT, "matchedStatuses": [BROKEN, FAILED], "messageRegex": _ABSENT},
     # a test whose prerequisite (owned and reported by another test) failed
     {"name": PREREQUISITE_FAILED, "matchedStatuses": [BROKEN], "messageRegex": _PREREQUISITE},
     {"name": HARNESS_ERROR, "matchedStatuses": [BROKEN], "messageRegex": _NOT_ABOVE},
@@ -203,7 +210,8 @@ class TestPhases:
         return None if found is None else replace(found, warnings=self.warnings)
 
 
-__all__ = ["BROKEN", "CATEGORIES", "CONFORMANCE_FAILURE", "FAILED", "HARNESS_ERROR", "LOGIN_FAILED", "PASSED",
+__all__ = ["ABSENT_TEXT", "BROKEN", "CATEGORIES", "CONFORMANCE_FAILURE", "ENDPOINT_ABSENT", "FAILED", "HARNESS_ERROR",
+           "LOGIN_FAILED", "PASSED",
            "SKIPPED", "STATUSES", "UNREACHABLE", "WAIVED", "WAIVED_CATEGORY", "WAIVED_PREFIX", "Outcome",
            "TestPhases", "categorize", "classify", "classify_report", "exception_message", "is_assertion",
            "report_message"]

@@ -69,7 +69,8 @@ def test_rotated_secret_old_refused(target, browser_sessions, http, verify, rota
     old = target.client.previous_secret
     if not old:
         pytest.fail("the previous secret is unknown: set <SECRET_VAR>_PREVIOUS in .env (or client.previous_secret)")
-    assert old != target.client.secret, "the previous secret equals the current one: was the secret rotated?"
+    if old == target.client.secret:  # the operator's setup, not Datadog's behaviour
+        pytest.fail("the previous secret equals the current one: was the secret rotated?")
     state = _baseline(rotation_state, target)
     auth = authorize(browser_sessions, target)
     client = oauth_client(http, target, auth.domain)
@@ -107,12 +108,11 @@ def test_api_key_survives_rotation(target, http, verify, rotation_state):
 
 @pytest.mark.rotation_phase("verify")
 @allure.story("behaviour")
-def test_behaviour_matches_baseline(target, browser_sessions, http, rotation_state, recorder):
+def test_behaviour_matches_baseline(target, browser_sessions, http, verify, rotation_state, recorder):
     state = _baseline(rotation_state, target)
     grant = complete_grant(http, authorize(browser_sessions, target))
     now = _shape(grant.tokens)
-    assert now == state["behaviour"], f"[DD-ROTATION] token answers changed with the rotation: " \
-                                      f"before {state['behaviour']}, after {now}"
+    verify(token.token_answers_unchanged, state["behaviour"], now)
     probe = identity_probe(target)
     if probe is not None:  # SR-03: do access tokens from before the rotation live on? (undocumented)
         ex = probe(oauth_client(http, target, state["domain"]), state["access_token"])

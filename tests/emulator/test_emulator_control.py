@@ -426,6 +426,11 @@ SWITCH_TESTS = {
     "callback_client_id": [("test_emulator_authorize", "test_callback_client_id_switch")],
     "site_picker": [("test_emulator_authorize", "test_site_picker_not_shown_with_session_or_when_switched_off")],
     "revoke_foreign_token": [("test_emulator_token", "test_revoke_foreign_token_switch")],
+    "face": [("test_emulator_face", "test_second_face_login_on_signin_placeholders_only"),
+             ("test_emulator_face", "test_second_face_consent_unlabelled_list_and_other_buttons")],
+    "remember_consent": [("test_emulator_face", "test_remember_consent_skips_the_page_the_second_time")],
+    "absent_endpoints": [("test_emulator_face", "test_absent_endpoints_answer_404")],
+    "error_response_mode": [("test_emulator_face", "test_error_response_mode_fragment_for_deny")],
 }
 
 

@@ -259,6 +259,13 @@ CASES: dict = {
         "fail": [case(ex(403, {"errors": ["Forbidden"]})), case(ex(200, {"x": 1}), 201),
                  case(ex(200, raw=b"<html>"), json_key="data"), case(ex(200, {"x": 1}), json_key="data")],
     },
+    api.endpoint_present: {
+        # a 404 with Datadog's error body on a path that names a resource: that resource is gone, the endpoint is there
+        "pass": [case(ex(200, {"data": []})), case(ex(403, {"errors": ["Forbidden"]})),
+                 case(ex(404, {"errors": ["Not found"]}), names_a_resource=True)],
+        "fail": [case(ex(404, raw=b"<html>Not Found</html>")), case(ex(404, {"errors": ["Not found"]})),
+                 case(ex(404), names_a_resource=True)],
+    },
     api.rate_limit_headers: {
         "pass": [case(ex(headers=RATE)), case(ex(headers={k.upper(): v for k, v in RATE.items()}))],
         "fail": [case(ex(headers={})),
@@ -284,6 +291,33 @@ CASES: dict = {
                  case(TargetUnavailable("GET https://api.x.datadoghq.eu/: ConnectError: [Errno -2] Name or service "
                                         "not known")),
                  case("ReadTimeout: timed out")],
+    },
+    # ---- the marketplace API key, the data it carries, a refresh's new token, a secret rotation
+    api.api_key_created: {
+        "pass": [case(ex(201, {"data": {"id": "k1", "attributes": {"key": "abc", "name": "X OAuth Client API Key"}}}))],
+        "fail": [case(ex(409, dd("already exists"))), case(ex(201, {"data": {"id": "k1", "attributes": {}}})),
+                 case(ex(201, {"data": {"attributes": {"key": "abc"}}})), case(ex(201, raw=b"created")),
+                 case(ex(201, {"data": []}))],
+    },
+    api.api_key_valid: {
+        "pass": [case(ex(200, {"valid": True}))],
+        "fail": [case(ex(200, {"valid": False})), case(ex(200, {"valid": "true"})), case(ex(200, raw=b"ok")),
+                 case(FORBIDDEN)],
+    },
+    api.submitted_data_returned: {
+        "pass": [case(ex(200, {"series": [{"pointlist": [[1, 42]]}]}), "metric point"),
+                 case([{"message": "ddoauth probe x"}], "log line"), case(True, "log line")],
+        "fail": [case(None, "metric point"), case([], "log line"), case(False, "log line")],
+    },
+    refresh.refresh_new_access_token: {
+        "pass": [case(TOKEN, "ddat_old")],
+        "fail": [case(TOKEN, TOKEN["access_token"]), case({k: v for k, v in TOKEN.items() if k != "access_token"},
+                                                          "ddat_old"), case({**TOKEN, "access_token": ""}, "")],
+    },
+    token.token_answers_unchanged: {
+        "pass": [case({"fields": ["access_token"], "expires_in": 3600}, {"fields": ["access_token"], "expires_in": 3600})],
+        "fail": [case({"fields": ["access_token"], "expires_in": 3600}, {"fields": ["access_token"], "expires_in": 60}),
+                 case({"token_type": "bearer"}, {}), case({}, {"scope": ["metrics_read"]})],
     },
 }
 

@@ -53,6 +53,18 @@ def case(*args, **kwargs):
     return args, kwargs
 
 
+def fragment_callback(fragment: str, query: str = "") -> FlowResult:
+    """A redirect whose parameters came after '#' (read from the Location header by the consent driver)."""
+    url = f"{CALLBACK}{'?' + query if query else ''}#{fragment}"
+    return FlowResult(callback_url=url, callback_pairs=parse_qsl(query, keep_blank_values=True),
+                      callback_fragment_pairs=parse_qsl(fragment, keep_blank_values=True),
+                      pages=[PageVisit("consent", AUTHZ)], final_url="chrome-error://chromewebdata/")
+
+
+DENIED_IN_FRAGMENT = fragment_callback("error=access_denied&state=s")
+NO_DENY = FlowResult(pages=[PageVisit("consent", AUTHZ)], missing_control="consent.deny", final_url=AUTHZ)
+
+
 REFUSAL = {"pass": [case(ERR_CB), case(INVALID_CLIENT), case(DENIED)],
            "fail": [case(CODE_CB), case(NO_PARAMS_CB), case(stopped()), case(CODE_IN_PAGE), case(ALTERED_CODE)]}
 
@@ -223,6 +235,15 @@ CASES: dict = {
         "fail": [case(None), case({}), case({"content-security-policy": "frame-ancestors *"}),
                  case({"x-frame-options": "ALLOW-FROM https://x"})],
     },
+    authorization.redirect_params_in_query: {
+        "pass": [case(DENIED), case(CODE_CB), case(fragment_callback("_=_", "error=access_denied&state=s"))],
+        "fail": [case(DENIED_IN_FRAGMENT), case(fragment_callback(f"code={CODE}&state=s")),
+                 case(fragment_callback("state=s", "error=access_denied"))],
+    },
+    authorization.consent_offers_deny: {
+        "pass": [case(DENIED), case(DENIED_IN_FRAGMENT)],
+        "fail": [case(NO_DENY)],
+    },
     authorization.login_page_no_store: {
         "pass": [case({"cache-control": "no-store"}), case({"cache-control": "private, no-store, max-age=0"})],
         "fail": [case(None), case({}), case({"cache-control": "no-cache"}), case({"cache-control": "max-age=600"})],
@@ -283,6 +304,8 @@ def test_metadata():
         authorization.unknown_scope_refusal_form: ("RFC6749-4.1.2.1", CHARACTERIZE),
         authorization.login_page_not_frameable: ("RFC6749-10.13", SHOULD),
         authorization.login_page_no_store: ("RFC9700-4.2", SHOULD),
+        authorization.redirect_params_in_query: ("RFC6749-4.1.2.1", MUST),
+        authorization.consent_offers_deny: ("DD-ENDPOINTS-CONSENT", MUST),
     }
     assert set(expected) == checks_of(authorization)
     for c, (req, severity) in expected.items():

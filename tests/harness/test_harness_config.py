@@ -322,6 +322,31 @@ def test_missing_ca_bundle(workdir):
     config_error(workdir, data, "network.ca_bundle", "corporate-ca.pem")
 
 
+PIN_A, PIN_B = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+
+
+@pytest.mark.parametrize("pins", [f"{PIN_A},{PIN_B}", f"{PIN_A}, {PIN_B}", [PIN_A, PIN_B]],
+                         ids=["comma-joined", "comma-space", "yaml-list"])
+def test_chromium_spki_list_or_comma_joined(workdir, pins):
+    data = base()
+    data["network"]["chromium_spki"] = pins
+    cfg = load(workdir, data)
+    assert cfg.network.chromium_spki == (PIN_A, PIN_B)
+    assert f"--ignore-certificate-errors-spki-list={PIN_A},{PIN_B}" in cfg.network.chromium_args()
+
+
+@pytest.mark.parametrize("pins, fragment", [
+    ([PIN_A, "not-a-hash"], "'not-a-hash' is not a base64 SHA-256"),
+    ("c3BraQ==", "'c3BraQ==' is not a base64 SHA-256"),  # base64, but 4 bytes
+    ({"a": PIN_A}, "must be a list (or a comma-joined string)"),
+    ([PIN_A, 3], "must be a list (or a comma-joined string)"),
+])
+def test_chromium_spki_refused(workdir, pins, fragment):
+    data = base()
+    data["network"]["chromium_spki"] = pins
+    config_error(workdir, data, "network.chromium_spki", fragment)
+
+
 def test_redirect_uri_with_fragment(workdir):
     data = base()
     data["targets"][0]["redirect_uri"] = "https://integration.example.com/oauth/callback#done"
@@ -404,7 +429,7 @@ def test_select_unknown_target_name(workdir):
 
 def emulator_targets(state: dict) -> list:
     """The embedded default: the emulator's targets document, parsed like a user's file."""
-    return embedded_config(targets_document(state, "127.0.0.1:8443", __file__, "spki")).targets
+    return embedded_config(targets_document(state, "127.0.0.1:8443", __file__, PIN_A)).targets
 
 
 def test_emulator_targets():

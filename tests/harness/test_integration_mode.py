@@ -12,6 +12,7 @@ from harness.config.targets import parse_targets
 from core.errors import ConfigError
 from harness.http.exchange import DatadogHTTP
 from harness.config.integration import onboarding_url, parse_integration
+from harness.browser.consent import FlowResult
 from harness.browser.partner import PartnerFlow, forge_state
 from harness.org_evidence import DatadogOrgEvidence, EmulatorOrgEvidence, OrgApiKey, Since, wait_for_data
 from core.redact import REDACTOR
@@ -141,6 +142,16 @@ def without(param: str) -> str:
     return parts._replace(query=q).geturl()
 
 
+def dd_flow(query: str, *navigations: str, outcome: str = "failure") -> PartnerFlow:
+    """A partner flow whose Datadog callback carried `query` (the partner's verdict is beside the point)."""
+    url = f"{REDIRECT}?{query}"
+    f = PartnerFlow(start_url="https://p.example/start", navigations=[*(navigations or (AUTH,)), url],
+                    outcome=outcome, final_url="https://p.example/oops")
+    f.consent = FlowResult(callback_url=url, callback_pairs=parse_qsl(query, keep_blank_values=True))
+    return f
+
+
+SENT = "s" * 24  # the state in AUTH
 KEY = OrgApiKey("k1", "Acme OAuth Client API Key 1")
 CASES = {
     integration.partner_starts_on_site: {
@@ -164,6 +175,19 @@ CASES = {
         "pass": [((flow(AUTH), REDIRECT), {})],
         "fail": [((flow(AUTH, callback=None, error_text="invalid_request"), REDIRECT), {}),
                  ((flow(AUTH, callback="https://evil.example/cb?code=c"), REDIRECT), {})]},
+    integration.datadog_callback_result: {
+        "pass": [((dd_flow(f"code=c&state={SENT}&domain=datadoghq.eu"),), {}),
+                 ((dd_flow(f"error=access_denied&state={SENT}"), "deny"), {}), ((flow(AUTH, callback=None),), {})],
+        "fail": [((dd_flow(f"state={SENT}"),), {}), ((dd_flow("error=server_error"),), {}),
+                 ((dd_flow("code=c"), "deny"), {}), ((dd_flow("state=x"), "deny"), {})]},
+    integration.datadog_callback_domain: {
+        "pass": [((dd_flow("code=c&domain=datadoghq.eu"), "datadoghq.eu"), {}),
+                 ((dd_flow("error=access_denied"), "datadoghq.eu"), {})],
+        "fail": [((dd_flow(f"code=c&state={SENT}"), "datadoghq.eu"), {}),
+                 ((dd_flow("code=c&domain=datadoghq.com"), "datadoghq.eu"), {})]},
+    integration.datadog_callback_state: {
+        "pass": [((dd_flow(f"code=c&state={SENT}"),), {}), ((dd_flow("code=c", without("state")),), {})],
+        "fail": [((dd_flow("code=c&domain=datadoghq.eu"),), {}), ((dd_flow(f"code=c&state={SENT[:-1]}"),), {})]},
     integration.partner_reached_success: {
         "pass": [((flow(AUTH),), {})],
         "fail": [((flow(AUTH, outcome="failure"),), {}), ((flow(AUTH, outcome="stuck"),), {})]},
