@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from core.errors import PrerequisiteFailed
+from core.errors import EndpointAbsent, PrerequisiteFailed
 from core.scopes import fill_placeholders, load_catalogue
 from harness.http.exchange import absent_error, endpoint_absent
 
@@ -56,11 +56,49 @@ def read_probe(scope: str) -> Probe | None:
     return Probe(scope, catalogue.endpoints[probe.read.endpoint], probe.read.params, probe.read.expect_json_key)
 
 
-def identity_probe(target) -> Probe | None:
-    """A cheap read the target's scopes allow, to tell a live token from a dead one (prove it first)."""
+class IdentityProbe:
+    """Evidence about a token from the first of the target's reads that exists on this target.
+
+    A read whose documented endpoint answers 404 is set aside (recorded in `absent`) and the next
+    one the scopes allow is used, so one absent endpoint breaks only the test that owns it; only
+    when none is left is the test broken ("Endpoint absent on this target")."""
+
+    def __init__(self, candidates: list[Probe]):
+        self.candidates = list(candidates)
+        self.absent: list[EndpointAbsent] = []
+        self._first_scope = candidates[0].scope
+
+    @property
+    def scope(self) -> str:
+        return self.candidates[0].scope if self.candidates else self._first_scope
+
+    def _first_present(self, use):
+        while self.candidates:
+            try:
+                return use(self.candidates[0])
+            except EndpointAbsent as exc:
+                self.absent.append(exc)
+                self.candidates.pop(0)
+        raise EndpointAbsent("; ".join(str(e) for e in self.absent) + ": no read of the target's scopes is left "
+                             "to tell a live token from a dead one")
+
+    def answer(self, client, token):
+        return self.candidates[0].answer(client, token) if self.candidates else self(client, token)
+
+    def __call__(self, client, token):
+        return self._first_present(lambda probe: probe(client, token))
+
+    def prove(self, client, token):
+        return self._first_present(lambda probe: probe.prove(client, token))
+
+
+def identity_probe(target) -> IdentityProbe | None:
+    """Cheap reads the target's scopes allow, to tell a live token from a dead one (prove it first)."""
     preferred = [s for s in IDENTITY_PREFERENCE if s in target.client.scopes]
+    candidates, seen = [], set()
     for scope in preferred + list(target.client.scopes):
-        probe = read_probe(scope)
+        probe = read_probe(scope) if scope not in seen else None
+        seen.add(scope)
         if probe is not None:
-            return probe
-    return None
+            candidates.append(probe)
+    return IdentityProbe(candidates) if candidates else None

@@ -161,8 +161,8 @@ def test_tolerance_absent_endpoints_fail_their_owner_and_break_the_rest_in_their
     assert len(owners) == len(ABSENT_OWNER_SCOPES), sorted(run.results)
     assert all(s == "failed" and "[DD-SCOPES-ENDPOINT]" in m for s, _, m in owners.values()), owners
     for name, (status, category, message) in run.results.items():
-        if status == "broken":
-            assert category == ENDPOINT_ABSENT and any(path in message for path in ABSENT_PATHS), (name, message[:300])
+        # tests that only used users-me as evidence fall back on another read the scopes allow: judged, not broken
+        assert status != "broken", (name, category, message[:300])
         if "answered 404" in message:  # a 404 is never a failure of a test about something else
             assert category == ENDPOINT_ABSENT or name in owners, (name, category, message[:300])
 
