@@ -153,3 +153,22 @@ def test_wrong_recipe_fails_at_login_naming_the_page_and_the_recipe(document, tm
     assert "FAIL" in line and "unrecognised page at https://app.datadoghq.com/" in line
     assert str(recipes) in line  # the recipes file to fix
     assert list((tmp_path / "reports" / "pages").glob("doctor-US1-sandbox-*-unrecognised.aria.yml")), line
+
+
+def test_second_face_with_its_recipes_file_all_ok(tmp_path):
+    """A Datadog laid out otherwise (the emulator's second face): the recipes file alone makes the doctor pass,
+    and without it the login step fails naming the page."""
+    embedded = start_embedded(tmp_path / "emulator", behaviour={"face": "second", "remember_consent": True})
+    try:
+        targets = _write(tmp_path, json.loads(embedded.targets_file.read_text()))
+        run = doctor("--targets", targets, "--target", TARGET, "--recipes", str(ROOT / "recipes" / "second-face.yaml"),
+                     cwd=tmp_path)
+        _timed("second face", run)
+        assert run.returncode == 0 and run.seconds < PER_TARGET_S, run.out
+        for step in ("dns", "tls", "credentials", "login", "consent", "api"):
+            assert "ok" in run.line(step).split()[2], run.line(step)
+        without = doctor("--targets", targets, "--target", TARGET, cwd=tmp_path)
+        _timed("second face, built-in recipes", without)
+        assert without.returncode == 1 and "unrecognised page" in without.line("login"), without.out
+    finally:
+        embedded.stop()
