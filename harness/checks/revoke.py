@@ -28,3 +28,9 @@ def revoke_foreign_refused(ex) -> str | None:
 def revoke_missing_token_refused(ex) -> str | None:
     # RFC 7009 §2.1: token is REQUIRED; §2.2.1 errors are RFC 6749 §5.2's (Datadog: bad params -> 400)
     return refusal(ex, (400,), ("invalid_request",))
+
+
+@check("RFC7009-2.2", "the revocation is answered 200")
+def revoke_answered_200(ex) -> str | None:
+    # §2.2: 200 whether the token was valid or not (an invalid token is no reason for an error)
+    return None if ex.status == 200 else f"revoke answered {ex.status}: {ex.brief()}"

@@ -235,6 +235,7 @@ CASES: dict = {
                  case(ex(400, rfc("unsupported_token_type"))),
                  case(ex(500, raw=b""))],
     },
+    revoke.revoke_answered_200: {"pass": [case(ex(200, {}))], "fail": [case(ex(400, rfc("invalid_request"))), case(ex(503, None))]},
     revoke.revoke_bad_client_refused: {
         "pass": [case(ex(401, rfc("invalid_client"))), case(ex(400, dd("invalid_request - bad params")))],
         "fail": [case(ex(200, raw=b"")), case(ex(400, rfc("unsupported_token_type")))],
