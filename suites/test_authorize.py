@@ -49,9 +49,7 @@ def test_region_switch_follows_callback_domain(region_pair, browser_sessions, ht
     names that region and every later call goes to its API host."""
     start, other = region_pair
     auth = authorize(browser_sessions, start, logged_in=True, state_target=other, site_key=other.site.key)
-    assert "site_picker" in auth.flow.page_names(), (
-        "[DD-OAUTH-REGION] a flow started on US1 without a session offered no site picker "
-        f"(pages: {' -> '.join(auth.flow.page_names())}); Datadog documents that users can select their region")
+    verify(authorization.site_picker_offered, auth.flow)
     verify(authorization.flow_reached_callback, auth.flow)
     verify(authorization.callback_domain, auth.callback, other.site.domain)
     verify(authorization.callback_site_matches, auth.callback, other.site)

@@ -449,3 +449,11 @@ def unknown_scope_refusal_form(flow) -> str | None:
     if flow.outcome == "callback" and flow.callback.get("code"):
         return "the scope parameter was ignored: a code was issued"
     return describe_flow(flow)
+
+
+@check("DD-OAUTH-REGION", "a flow started without a session offers the site picker")
+def site_picker_offered(flow) -> str | None:
+    # Datadog documents that users select their region during authorization
+    if "site_picker" in flow.page_names():
+        return None
+    return f"no site picker was offered (pages: {' -> '.join(flow.page_names()) or 'none'})"

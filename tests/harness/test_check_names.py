@@ -161,8 +161,6 @@ PRECONDITIONS = {
 # item 3); each line goes when its file is converted.
 NOT_YET_CONVERTED = {
     ("suites/gate/test_publication_gate.py", "not failures"),  # TODO suites/gate/test_publication_gate.py
-    ("suites/test_authorize.py", "'site_picker' in auth.flow.page_names()"),  # TODO suites/test_authorize.py
-    ("suites/test_errors_api.py", "AssertionError(variant)"),  # TODO suites/test_errors_api.py
     ("suites/test_errors_authorize.py", "flow.page_names()[-1:] == ['login']"),  # TODO suites/test_errors_authorize.py
 }
 

@@ -70,6 +70,8 @@ REFUSAL = {"pass": [case(ERR_CB), case(INVALID_CLIENT), case(DENIED)],
 
 CASES: dict = {
     # ---- the callback and the consent page
+    authorization.site_picker_offered: {"pass": [case(stopped(pages=("login", "site_picker", "consent")))],
+                                        "fail": [case(stopped(pages=("login", "consent"))), case(stopped(pages=()))]},
     authorization.flow_reached_callback: {
         "pass": [case(FlowResult(callback_url=f"{CALLBACK}?code=c1&state=s",
                                  callback_pairs=[("code", "c1"), ("state", "s")]))],
@@ -269,6 +271,7 @@ def test_check_fails_with_one_line_without_secrets(check, args, kwargs):
 
 def test_metadata():
     expected = {
+        authorization.site_picker_offered: ("DD-OAUTH-REGION", MUST),
         authorization.flow_reached_callback: ("DD-ENDPOINTS-AUTHORIZE", MUST),
         authorization.state_echoed: ("RFC6749-4.1.2", MUST),
         authorization.callback_domain: ("DD-OAUTH-REDIRECT-DOMAIN", MUST),
