@@ -199,4 +199,7 @@ DEFECTS: dict[str, tuple[str, list[str]]] = {
     "partner_crashes_on_409": ("the partner fails on Datadog's 409 for a second install's API key", ["test_repeat_install"]),
     "partner_sends_no_data": ("the partner connects but never sends data", ["test_tile_start"]),
     "partner_wrong_site_key": ("the partner sends its data to US1 with the region's API key", ["test_tile_start", "test_partner_start_follows_domain"]),
+    "partner_static_state": ("the partner sends the same state on every start", ["test_repeat_install"]),
+    "partner_static_pkce": ("the partner sends the same PKCE verifier and code_challenge on every start", ["test_repeat_install"]),
+    "partner_weak_state": ("the partner's state is 16 hex characters (64 bits): long enough to look fine, too few bits", ["test_tile_start"]),
 }

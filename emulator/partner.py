@@ -181,6 +181,9 @@ class PartnerApp:
         self.transport_factory = transport_factory
         self.sessions: dict[str, PartnerSession] = {}
         self.installations: dict[tuple[str, str, str], Installation] = {}
+        # what the partner_static_* defects send on every start: random-looking, but drawn once per app
+        self._static_state = secrets.token_urlsafe(24)
+        self._static_verifier = secrets.token_urlsafe(48)
 
     # ---- configuration (seed `partner:` section) ----
     @property
@@ -306,9 +309,11 @@ class PartnerApp:
         client = self.client(chosen)
         if client is None:
             raise Failure("Acme Observability has no Datadog OAuth client configured", 500)
-        state = secrets.token_urlsafe(24)
+        state = (self._static_state if self._defect("partner_static_state")
+                 else secrets.token_hex(8) if self._defect("partner_weak_state") else secrets.token_urlsafe(24))
         pkce = not self._defect("partner_no_pkce")
-        verifier = secrets.token_urlsafe(48) if pkce else None
+        verifier = (self._static_verifier if self._defect("partner_static_pkce") else secrets.token_urlsafe(48)) \
+            if pkce else None
         session.pending[state] = {"verifier": verifier, "started": self.store.now()}
         while len(session.pending) > MAX_PENDING:
             session.pending.popitem(last=False)

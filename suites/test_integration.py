@@ -34,6 +34,7 @@ def _front_channel(verify, flow, target, on_site: bool = True) -> None:
     verify(integration.partner_authorize_request, flow, integ.client_ids, integ.redirect_uri)
     verify(integration.partner_uses_pkce, flow)
     verify(integration.partner_sends_state, flow)
+    verify(integration.partner_state_entropy, flow)
 
 
 def _datadog_callback(verify, flow, target, decision: str = "authorize") -> None:
@@ -95,7 +96,8 @@ def test_partner_start_follows_domain(target, partner_session, partner_keys, org
 def test_repeat_install(target, partner_session, partner_keys, org_evidence, verify, recorder):
     """A second install in the same org: Datadog answers 409 to the second API key (documented); the
     partner must carry on with the key it has and still reach its success page. The second install
-    sends `site` as a bare host: whether Datadog includes the scheme is undocumented, so both must work."""
+    sends `site` as a bare host: whether Datadog includes the scheme is undocumented, so both must work.
+    The two starts must not share a `state` or a `code_challenge` (fresh per authorization request)."""
     integ = target.integration
     session = partner_session()
     first = session.run(onboarding_url(integ.onboarding_url, target.site), title="first install")
@@ -104,6 +106,8 @@ def test_repeat_install(target, partner_session, partner_keys, org_evidence, ver
     second = session.run(onboarding_url(integ.onboarding_url, target.site, site_as_host=True),
                          title=f"second install in the same org (Datadog answers 409 to a second API key; "
                                f"site={target.site.web_host} without scheme)")
+    verify(integration.partner_state_fresh, [first, second])
+    verify(integration.partner_pkce_fresh, [first, second])
     _datadog_callback(verify, second, target)
     verify(integration.partner_reached_success, second)
     _datadog_side(verify, recorder, target, org_evidence, since)

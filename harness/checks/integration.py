@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlsplit
 
+from harness.checks._helpers import estimate_token_bits
 from harness.checks.registry import SHOULD, check
 
 _PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # BASE64URL(SHA256(verifier)) without padding
@@ -62,6 +63,44 @@ def partner_sends_state(flow) -> str | None:
     if not state:
         return "no state on the authorize request"
     return None if len(state) >= 16 else f"state of {len(state)} chars is guessable (want >= 16)"
+
+
+@check("RFC6749-10.10", "the partner's state carries at least 128 bits of randomness (estimated from its alphabet "
+                        "and length)", SHOULD)
+def partner_state_entropy(flow) -> str | None:
+    state = _query(_first_authorize(flow) or "").get("state")
+    if not state:
+        return "no state on the authorize request"
+    bits, how = estimate_token_bits(state)
+    return None if bits >= 128 else f"state carries about {bits:.0f} bits ({how}), want >= 128"
+
+
+# ---- fresh per start: what only two starts of the partner's flow can show
+
+def _per_start(flows, param: str) -> list[str | None]:
+    return [_query(_first_authorize(f) or "").get(param) or None for f in flows]
+
+
+def _fresh(flows, param: str) -> str | None:
+    values = _per_start(flows, param)
+    sent = [v for v in values if v]
+    if len(sent) < 2:
+        return f"only {len(sent)} of {len(values)} starts sent a {param}: freshness per start cannot be shown"
+    repeats = len(sent) - len(set(sent))
+    if repeats:
+        return (f"{param} repeated across starts: {len(set(sent))} distinct in {len(sent)} starts "
+                f"(a {len(sent[0])}-char value sent again)")
+    return None
+
+
+@check("RFC6749-10.12", "the partner sends a different state on every start of its flow")
+def partner_state_fresh(flows) -> str | None:
+    return _fresh(flows, "state")
+
+
+@check("RFC7636-4.1", "the partner sends a different code_challenge (a new code_verifier) on every start of its flow")
+def partner_pkce_fresh(flows) -> str | None:
+    return _fresh(flows, "code_challenge")
 
 
 @check("DD-PUBLISH-TEST-AUTH", "Datadog's callback reaches the partner's registered redirect URI")

@@ -296,6 +296,38 @@ def _check_wrong_site_key(emu: Emu, bad: bool) -> None:
     assert bool(_metric_on(emu, "EU1")) is not bad and not _metric_on(emu, "US1")
 
 
+def _two_starts(emu: Emu) -> tuple[dict, dict, Trail]:
+    """Two installs in one partner session: the two authorize requests' parameters, and the second trail."""
+    agent = AsgiAgent(emu)
+    first = connect(agent, "https://app.datadoghq.eu", "datadoghq.eu")
+    assert _connected(first)
+    second = connect(agent, "https://app.datadoghq.eu", "datadoghq.eu", login=False)
+    return query(first.authorize_urls[0]), query(second.authorize_urls[0]), second
+
+
+def _check_static_state(emu: Emu, bad: bool) -> None:
+    one, two, second = _two_starts(emu)
+    assert (one["state"] == two["state"]) is bad
+    assert one["code_challenge"] != two["code_challenge"]
+    assert len(one["state"]) >= 32  # random-looking: only a second start shows the defect
+    assert _connected(second)  # the install itself still works
+
+
+def _check_static_pkce(emu: Emu, bad: bool) -> None:
+    one, two, second = _two_starts(emu)
+    assert (one["code_challenge"] == two["code_challenge"]) is bad
+    assert one["state"] != two["state"]
+    assert one["code_challenge_method"] == "S256" and len(one["code_challenge"]) == 43
+    assert _connected(second)
+
+
+def _check_weak_state(emu: Emu, bad: bool) -> None:
+    one, two, second = _two_starts(emu)
+    assert one["state"] != two["state"] and _connected(second)
+    assert (len(one["state"]) == 16 and all(c in "0123456789abcdef" for c in one["state"])) is bad
+    assert len(one["state"]) >= (16 if bad else 32)
+
+
 DEFECT_CHECKS = {
     "partner_ignores_domain": _check_ignores_domain,
     "partner_subdomain_api_host": _check_subdomain_api_host,
@@ -304,4 +336,7 @@ DEFECT_CHECKS = {
     "partner_crashes_on_409": _check_crashes_on_409,
     "partner_sends_no_data": _check_sends_no_data,
     "partner_wrong_site_key": _check_wrong_site_key,
+    "partner_static_state": _check_static_state,
+    "partner_static_pkce": _check_static_pkce,
+    "partner_weak_state": _check_weak_state,
 }

@@ -152,6 +152,10 @@ def dd_flow(query: str, *navigations: str, outcome: str = "failure") -> PartnerF
 
 
 SENT = "s" * 24  # the state in AUTH
+RANDOM_STATE = "q7VhN2xk_Lr0pWd9ZbT-3sYfGm8cJuA1"  # 32 base64url chars: 192 bits estimated
+OTHER_CHALLENGE = "Xk3r9QbWc1Vf8tYpZ0aLmN4eHs7uJd2GiR5oKw6Tq-E"
+START_1 = AUTH.replace(SENT, RANDOM_STATE)
+START_2 = AUTH.replace(SENT, RANDOM_STATE[::-1]).replace(CHALLENGE, OTHER_CHALLENGE)
 KEY = OrgApiKey("k1", "Acme OAuth Client API Key 1")
 CASES = {
     integration.partner_starts_on_site: {
@@ -171,6 +175,22 @@ CASES = {
         "pass": [((flow(AUTH),), {})],
         "fail": [((flow(without("state")),), {}),
                  ((flow(AUTH.replace("s" * 24, "abc")),), {})]},
+    integration.partner_state_entropy: {
+        "pass": [((flow(START_1),), {})],
+        "fail": [((flow(AUTH),), {}),  # 24 times the same character
+                 ((flow(AUTH.replace(SENT, "0123456789abcdef")),), {}),  # 16 hex chars: 64 bits
+                 ((flow(without("state")),), {})]},
+    integration.partner_state_fresh: {
+        "pass": [(([flow(START_1), flow(START_2)],), {}),
+                 (([flow(START_1), flow(START_2.replace(OTHER_CHALLENGE, CHALLENGE))],), {})],
+        "fail": [(([flow(START_1), flow(START_1.replace(CHALLENGE, OTHER_CHALLENGE))],), {}),
+                 (([flow(START_1), flow(without("state"))],), {}), (([flow(START_1), flow()],), {}),
+                 (([flow(START_1)],), {})]},
+    integration.partner_pkce_fresh: {
+        "pass": [(([flow(START_1), flow(START_2)],), {}),
+                 (([flow(START_1), flow(START_1.replace(CHALLENGE, OTHER_CHALLENGE))],), {})],
+        "fail": [(([flow(START_1), flow(START_2.replace(OTHER_CHALLENGE, CHALLENGE))],), {}),
+                 (([flow(START_1), flow(without("code_challenge"))],), {}), (([flow(START_1), flow()],), {})]},
     integration.callback_reached_partner: {
         "pass": [((flow(AUTH), REDIRECT), {})],
         "fail": [((flow(AUTH, callback=None, error_text="invalid_request"), REDIRECT), {}),
