@@ -44,8 +44,12 @@ nss-tools:
 conformance: setup
 	$(PY) -m harness.cli conformance $(if $(TARGETS),--targets $(TARGETS)) $(PYTEST_ARGS)
 
+# Two sessions: the project's tests, then the suites against the embedded emulator. In one session
+# pytest's reordering (the suites' session-scoped targets) can run a tests/ module that starts its
+# own Playwright while the suites' session Playwright is alive, which Playwright's sync API refuses.
 test: setup
-	$(PY) -m pytest tests suites -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest suites -p no:cacheprovider $(PYTEST_ARGS)
 
 report:
 	$(PY) -m harness.cli report --results reports/allure-results --out reports/allure-report
