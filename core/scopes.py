@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import unquote
 
-import yaml
 
 from core.errors import ConfigError
+from core.yaml_file import read_yaml
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "scopes.yaml"
 
@@ -189,16 +189,7 @@ def _default_catalogue() -> ScopeCatalogue:
 
 
 def _load(path: Path, source: str) -> ScopeCatalogue:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read ({exc.strerror or exc.__class__.__name__})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}: not valid YAML{where}") from None
+    data = read_yaml(path, source, "the scope catalogue")
     return _Parser(source).catalogue(data)
 
 

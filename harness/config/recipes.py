@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError
+from core.yaml_file import read_yaml
 from harness.config.schema import unknown_key_message
 
 LOCATOR_KINDS = ("role", "label", "placeholder", "text", "testid", "css")
@@ -163,15 +164,7 @@ def _validate(model: type[BaseModel], data: Any, source: str, prefix: str) -> Ba
 
 
 def _read(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read recipes file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
+    data = read_yaml(path, str(path), "recipes file")
     if data is None:
         return {}
     if not isinstance(data, dict):

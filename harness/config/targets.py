@@ -16,11 +16,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pyotp
-import yaml
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from core.errors import ConfigError
+from core.yaml_file import read_yaml
 from harness.config.integration import IntegrationConfig, parse_integration
 from harness.config.recipes import Recipes, builtin_recipes, load_recipes
 from harness.config.schema import check_known_keys
@@ -310,16 +310,7 @@ def _spki_pins(raw, source: str) -> tuple[str, ...] | None:
 
 def load_targets(path: Path, env_file: Path | None = Path(".env"), registry: SiteRegistry | None = None) -> HarnessConfig:
     source = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read targets file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML{at}") from None
+    data = read_yaml(path, source, "targets file")
     return parse_targets(data, source, load_env(env_file), registry, base_dir=path.parent)
 
 
