@@ -67,6 +67,7 @@ class IdentityProbe:
         self.candidates = list(candidates)
         self.absent: list[EndpointAbsent] = []
         self._first_scope = candidates[0].scope
+        self._proven = False  # once a read answered 2xx with a good token, its later answers are evidence
 
     @property
     def scope(self) -> str:
@@ -86,10 +87,14 @@ class IdentityProbe:
         return self.candidates[0].answer(client, token) if self.candidates else self(client, token)
 
     def __call__(self, client, token):
+        if self._proven:  # the endpoint exists: a 404 now is an answer about the token, judged, not set aside
+            return self.candidates[0].answer(client, token)
         return self._first_present(lambda probe: probe(client, token))
 
     def prove(self, client, token):
-        return self._first_present(lambda probe: probe.prove(client, token))
+        ex = self._first_present(lambda probe: probe.prove(client, token))
+        self._proven = True
+        return ex
 
 
 def identity_probe(target) -> IdentityProbe | None:

@@ -154,6 +154,19 @@ def test_a_probe_is_proven_with_a_good_token_before_it_serves_as_evidence():
         probe.prove(absent, "good-token")
 
 
+def test_evidence_falls_back_on_the_next_read_only_until_one_is_proven():
+    """users-me absent: the next read the scopes allow serves; once proven, a 404 for a revoked token is an
+    answer about the token (judged by api_forbidden, which refuses it), never set aside for another read."""
+    def first_absent(request):
+        return httpx.Response(404, text="Not Found") if request.url.path.endswith("/users/me") else \
+            httpx.Response(200, json={"host_list": []})
+    probe = identity_probe(Target)
+    assert probe.prove(client_answering(first_absent), "good-token").status == 200
+    assert probe.scope == "hosts_read" and len(probe.absent) == 1
+    dead = probe(client_answering(lambda request: httpx.Response(404, text="Not Found")), "revoked-token")
+    assert dead.status == 404 and api.api_forbidden(dead) is not None
+
+
 # ---- a field missing from one answer -------------------------------------------------------------------
 
 def test_a_missing_token_field_is_a_prerequisite_never_a_key_error():
