@@ -115,8 +115,7 @@ def _login(args: argparse.Namespace) -> int:
     """A person logs in by hand (SSO, captcha) in a headed browser; the session is saved for later runs."""
     from playwright.sync_api import sync_playwright
 
-    from harness.browser.chromium import STABILITY_ARGS, find_chromium
-    from harness.browser.trust import chromium_env
+    from harness.browser.chromium import launch_args
     from harness.browser.consent import login_start
     from harness.config.recipes import load_recipes
     from harness.config.targets import load_targets
@@ -129,13 +128,8 @@ def _login(args: argparse.Namespace) -> int:
     out = Path(args.state_dir) / "browser-state" / f"manual-{target.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with sync_playwright() as pw:
-        launch = {"headless": False, "args": STABILITY_ARGS + config.network.chromium_args()}
-        if find_chromium():
-            launch["executable_path"] = find_chromium()
-        env = chromium_env(config.network)  # Chromium trusts network.ca_bundle's CAs, nothing more
-        if env is not None:
-            launch["env"] = env
-        browser = pw.chromium.launch(**launch)
+        # the harness's own launch: binary, flags, host mapping, network.ca_bundle's CAs trusted
+        browser = pw.chromium.launch(**launch_args({"headless": False}, config.network, []))
         context = browser.new_context()
         page = context.new_page()
         page.goto(login_start(recipes, target))  # the recipes' login_path, or the client's authorize URL

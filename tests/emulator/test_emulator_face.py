@@ -6,7 +6,6 @@ other button texts); recipes/second-face.yaml is checked against the same pages 
 """
 from __future__ import annotations
 
-import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -436,11 +435,10 @@ def face_pages() -> dict[str, str]:
 def chromium(face_pages):
     from playwright.sync_api import sync_playwright
 
-    from harness.browser.chromium import STABILITY_ARGS, find_chromium
+    from core.network import Network
+    from harness.browser.chromium import launch_args
 
-    launch = {"headless": True, "args": list(STABILITY_ARGS) + (["--no-sandbox"] if os.geteuid() == 0 else [])}
-    if find_chromium():
-        launch["executable_path"] = find_chromium()
+    launch = launch_args({"headless": True}, Network(), [])  # the harness's own launch
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**launch)
         yield browser

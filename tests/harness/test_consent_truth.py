@@ -4,14 +4,14 @@ not a timeout); an error returned in the redirect's fragment is read from the Lo
 server that remembered consent goes straight to the callback and the FlowResult says so."""
 from __future__ import annotations
 
-import os
 import time
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from harness.browser.chromium import STABILITY_ARGS, find_chromium
+from core.network import Network
+from harness.browser.chromium import launch_args
 from harness.browser.consent import ConsentDriver, FlowResult, PageVisit, read_fragment
 from harness.checks import authorization
 
@@ -26,10 +26,7 @@ DENY = '<button name="decision" value="deny">Deny</button>'
 
 @pytest.fixture(scope="module")
 def chromium():
-    args = list(STABILITY_ARGS) + (["--no-sandbox"] if os.geteuid() == 0 else [])
-    launch = {"headless": True, "args": args}
-    if find_chromium():
-        launch["executable_path"] = find_chromium()
+    launch = launch_args({"headless": True}, Network(), [])  # the harness's own launch
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**launch)
         yield browser

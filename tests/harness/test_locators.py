@@ -5,7 +5,6 @@ unrecognised page ends the flow at once, names its URL, HTTP status and title, a
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -14,7 +13,8 @@ from playwright.sync_api import sync_playwright
 
 from core.errors import LoginFailed
 from core.redact import REDACTOR
-from harness.browser.chromium import STABILITY_ARGS, find_chromium
+from core.network import Network
+from harness.browser.chromium import launch_args
 from harness.browser.consent import ConsentDriver, Credentials, locate
 from harness.browser.evidence import EARLIER, LoginFailures
 from harness.config.recipes import Locator, load_recipes
@@ -34,10 +34,7 @@ PAGE = """<main data-testid="main">
 
 @pytest.fixture(scope="module")
 def chromium():
-    args = list(STABILITY_ARGS) + (["--no-sandbox"] if os.geteuid() == 0 else [])
-    launch = {"headless": True, "args": args}
-    if find_chromium():
-        launch["executable_path"] = find_chromium()
+    launch = launch_args({"headless": True}, Network(), [])  # the harness's own launch
     with sync_playwright() as pw:
         browser = pw.chromium.launch(**launch)
         yield browser
