@@ -2,8 +2,9 @@
 import allure
 
 from fixtures.grants import oauth_client
-from harness.checks import api, refresh, token
+from harness.checks import api, refresh
 from suites.probes import identity_probe
+from suites.token_answers import verify_token_answer
 
 pytestmark = [allure.feature("refresh"), allure.severity(allure.severity_level.CRITICAL)]
 
@@ -18,13 +19,8 @@ def _verify_refresh_answer(verify, ex, granted: tuple[str, ...]) -> dict:
     """Every refresh answer is checked like a code answer (RFC 6749 §6 issues it "as described in
     Section 5.1"): 200 JSON, its fields and type, expires_in, the caching headers, and a scope no wider
     than the grant's. Only a new refresh_token is optional here."""
-    verify(token.token_ok, ex)
-    body = ex.json
+    body = verify_token_answer(verify, ex)
     verify(refresh.refresh_answer_fields, body)
-    verify(token.token_expires_in, body)
-    verify(token.token_content_type, ex)
-    verify(token.token_no_store, ex)
-    verify(token.token_pragma_no_cache, ex)
     verify(refresh.refresh_scope_within_grant, body, granted)
     return body
 
