@@ -1,12 +1,7 @@
-"""Integration mode's configuration (a target's `integration` section). The mode itself: drive the partner's own app from its onboarding URL, through Datadog's pages,
-to the partner's success page - the callback reaches the partner, nothing is intercepted.
-
-A target's `integration` section says where the app starts, which redirect URI it registered,
-how its login and its success page look, and what data it sends. Evidence on Datadog's side
-(the API key the partner created, the data it sent, the host it called for the token exchange)
-comes from the emulator's state or, against real Datadog, from the org's API with an org API key
-and application key.
-"""
+"""Integration mode's configuration: a target's `integration` section (where the partner's app starts,
+the redirect URI it registered, how its login, success and failure pages look, what data it sends, and
+the org keys that read Datadog's side), parsed and validated like the rest of the targets file.
+The mode itself is harness/browser/partner.py."""
 from __future__ import annotations
 
 import re

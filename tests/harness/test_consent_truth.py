@@ -8,10 +8,7 @@ import time
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from core.network import Network
-from harness.browser.chromium import launch_args
 from harness.browser.consent import ConsentDriver, FlowResult, PageVisit, read_fragment
 from harness.checks import authorization
 
@@ -22,22 +19,6 @@ CONSENT = """<title>Authorize Acme</title><h1>Authorize Acme</h1>
 <ul aria-label="Requested permissions"><li><code>metrics_read</code></li></ul>
 <form method="post" action="/oauth2/v1/authorize"><button name="decision" value="allow">Authorize</button>{deny}</form>"""
 DENY = '<button name="decision" value="deny">Deny</button>'
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    launch = launch_args({"headless": True}, Network(), [])  # the harness's own launch
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(**launch)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context()
-    yield context.new_page()
-    context.close()
 
 
 def serve(page, get_html: str | None, post_location: str | None, get_location: str | None = None) -> None:

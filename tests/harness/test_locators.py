@@ -9,12 +9,9 @@ import time
 
 import pytest
 import yaml
-from playwright.sync_api import sync_playwright
 
 from core.errors import LoginFailed
 from core.redact import REDACTOR
-from core.network import Network
-from harness.browser.chromium import launch_args
 from harness.browser.consent import ConsentDriver, Credentials, locate
 from harness.browser.evidence import EARLIER, LoginFailures
 from harness.config.recipes import Locator, load_recipes
@@ -30,22 +27,6 @@ PAGE = """<main data-testid="main">
   <ul aria-label="Requested permissions"><li><code>metrics_read</code> Read metrics</li>
     <li><code>dashboards_read</code> Read dashboards</li></ul>
 </main>"""
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    launch = launch_args({"headless": True}, Network(), [])  # the harness's own launch
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(**launch)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium):  # overrides pytest-playwright's `page`: a page of this module's own Chromium
-    context = chromium.new_context()
-    yield context.new_page()
-    context.close()
 
 
 def spec(**keys) -> Locator:
