@@ -8,7 +8,7 @@ import pytest
 from fixtures.grants import authorize, complete_grant, oauth_client
 from harness.checks import api, token
 
-pytestmark = [allure.feature("api key"), allure.severity(allure.severity_level.CRITICAL)]
+pytestmark = [allure.feature("api key"), allure.severity(allure.severity_level.CRITICAL), pytest.mark.org_api_keys]
 AK = "api_keys_write"
 
 
