@@ -111,6 +111,18 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
                 return dd_errors(404, "unknown access token")
             token.expires_at = store.now() - 1
             return JSONResponse({"expired": True})
+        if path == "codes/age" and method == "POST":
+            # age one code (its issue time moves back), without moving the clock for everyone else:
+            # safe next to tests running in parallel
+            data = await _body(ctx)
+            code = store.codes.get(str(data.get("code", "")))
+            if code is None:
+                return dd_errors(404, "unknown authorization code")
+            seconds = float(data.get("seconds", 0))
+            if not math.isfinite(seconds) or seconds < 0:
+                raise ConfigError("seconds must be a finite, non-negative number")
+            code.issued_at -= seconds
+            return JSONResponse({"aged": True, "age": store.now() - code.issued_at})
         m = re.fullmatch(r"api-keys/([^/]+)", path)
         if m and method == "DELETE":
             removed = store.api_keys.pop(m.group(1), None)

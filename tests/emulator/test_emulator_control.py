@@ -440,3 +440,19 @@ def test_every_switch_has_a_test():
     for tests in SWITCH_TESTS.values():
         for module, name in tests:
             assert callable(getattr(importlib.import_module(module), name))
+
+
+def test_code_age_expires_one_code_only(emu):
+    """codes/age: one code past its lifetime, the clock (and every other code) untouched, so a test
+    that needs an expired code is safe beside others under xdist."""
+    aged, other = authorize(emu), authorize(emu)
+    body = ok(emu.control("POST", "codes/age", {"code": aged.code, "seconds": 601}))
+    assert body["aged"] and body["age"] > 600
+    assert emu.control("GET", "state").json()["clock_offset"] == 0
+    assert redeem(emu, aged).json()["error"] == "invalid_grant"
+    assert redeem(emu, other).status_code == 200
+
+
+@pytest.mark.parametrize("body,status", [({"code": "nope", "seconds": 1}, 404), ({"seconds": 1}, 404)])
+def test_code_age_unknown_code(emu, body, status):
+    assert emu.control("POST", "codes/age", body).status_code == status
