@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from pathlib import Path
 
 from core.sites import SiteRegistry, load_registry
 
@@ -92,7 +93,11 @@ def targets_entries(snapshot: dict, registry: SiteRegistry | None = None) -> lis
     return entries
 
 
+# the emulator's pages as the harness's recipes see them (its consent page is a plain form)
+RECIPES = Path(__file__).resolve().parent / "data" / "recipes.yaml"
+
+
 def targets_document(snapshot: dict, address: str, ca_pem: str, spki: str) -> dict:
     """A complete targets file (as a mapping) for this emulator."""
     return {"emulator_control_url": CONTROL_URL, "network": network_section(snapshot, address, ca_pem, spki),
-            "targets": targets_entries(snapshot)}
+            "recipes": str(RECIPES), "targets": targets_entries(snapshot)}

@@ -101,7 +101,7 @@ def test_marketplace_key_needs_api_keys_write(target, browser_sessions, http, ve
     pkce, state = PKCE.generate(), new_state()
     url = authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, state, pkce,
                         scope=" ".join(narrower))
-    auth = authorize(browser_sessions, target, pkce=pkce, state=state, url=url)
+    auth = authorize(browser_sessions, target, pkce=pkce, state=state, url=url, back_channel=True)
     if auth.code is None:
         pytest.skip(f"Datadog does not narrow scopes at authorize for this client: "
                     f"{auth.callback.get('error') or auth.flow.error_text}")

@@ -32,7 +32,7 @@ WRONG_SECRET = "ddoauth-wrong-client-secret"
 # ---- helpers -------------------------------------------------------------------------------------
 
 def _consent(browser_sessions, target, verify):
-    auth = authorize(browser_sessions, target)
+    auth = authorize(browser_sessions, target, back_channel=True)  # the subject is the code, not the pages
     verify(authorization.flow_reached_callback, auth.flow)
     return auth
 

@@ -57,6 +57,7 @@ class FlowResult:
     callback_fragment_pairs: list[tuple[str, str]] = field(default_factory=list)
     # a control the recipes name that the page did not offer, e.g. "consent.deny": the flow stopped there
     missing_control: str | None = None
+    via: str = "browser"  # or "form post": the consent form posted without rendering (harness/browser/form_consent.py)
 
     @property
     def callback(self) -> dict[str, str]:

@@ -114,6 +114,7 @@ class RecipesFileKeys(_Strict):
     login_path: str | None = None
     settle_s: float | None = None
     force_consent: Any = None  # authorize parameters that make the server show its consent page again
+    consent_form_post: bool | None = None  # the consent page is a plain HTML form (codes without rendering)
     pages: dict[str, Any] | None = None
 
 
@@ -132,6 +133,9 @@ class Recipes:
     # authorize parameters that make the server show its consent page although the user consented before
     # (e.g. (("prompt", "consent"),)); Datadog documents none, so by default a remembered consent is a skip
     force_consent: tuple[tuple[str, str], ...] = ()
+    # the consent page is a plain HTML form: a test whose subject is the token endpoint gets its code by
+    # posting it with the browser session's cookies (harness/browser/form_consent.py), not by rendering
+    consent_form_post: bool = False
 
     def page(self, name: str) -> PageRecipe:
         return next(p.recipe for p in self.pages if p.name == name)
@@ -220,9 +224,14 @@ def merge(builtin: dict, user: dict, user_source: str) -> Recipes:
                                               for k, v in force.items()):
         raise ConfigError(f"{user_source}: force_consent: a mapping of authorize parameters to string values "
                           f"(e.g. {{prompt: consent}}), or null, got {force!r}")
+    form_post = user.get("consent_form_post", builtin.get("consent_form_post"))
+    if form_post is None:
+        form_post = False
+    if not isinstance(form_post, bool):
+        raise ConfigError(f"{user_source}: consent_form_post: true or false, got {form_post!r}")
     source = BUILTIN_SOURCE if user_source == BUILTIN_SOURCE else f"{user_source} (over the built-in recipes)"
     return Recipes(pages=pages, login_path=login_path, settle_s=float(settle), source=source,
-                   force_consent=tuple(force.items()))
+                   force_consent=tuple(force.items()), consent_form_post=form_post)
 
 
 @functools.lru_cache(maxsize=1)
