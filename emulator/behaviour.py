@@ -202,4 +202,8 @@ DEFECTS: dict[str, tuple[str, list[str]]] = {
     "partner_static_state": ("the partner sends the same state on every start", ["test_repeat_install"]),
     "partner_static_pkce": ("the partner sends the same PKCE verifier and code_challenge on every start", ["test_repeat_install"]),
     "partner_weak_state": ("the partner's state is 16 hex characters (64 bits): long enough to look fine, too few bits", ["test_tile_start"]),
+    "partner_extra_key": ("on a reinstall (Datadog's 409) the partner creates another API key under a name of its own",
+                          ["test_repeat_install"]),
+    "partner_stores_after_deny": ("the partner records the connection before reading Datadog's answer: after Deny "
+                                  "its next start shows the connected page", ["test_deny"]),
 }

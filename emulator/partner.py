@@ -33,6 +33,7 @@ from core.sites import Site
 
 from .http import read_body
 from .pages import _CSS
+from .state import ApiKey
 
 log = logging.getLogger("ddoauth.emulator.partner")
 
@@ -68,6 +69,7 @@ class Installation:
     api_key_id: str | None
     refresh_token: str | None  # never shown, never listed
     installed_at: str
+    unfinished: bool = False  # partner_stores_after_deny: recorded from a callback that carried no grant
 
     def public(self) -> dict:
         return {"install_id": self.install_id, "domain": self.domain, "site": self.site, "org_id": self.org_id,
@@ -314,7 +316,12 @@ class PartnerApp:
         pkce = not self._defect("partner_no_pkce")
         verifier = (self._static_verifier if self._defect("partner_static_pkce") else secrets.token_urlsafe(48)) \
             if pkce else None
-        session.pending[state] = {"verifier": verifier, "started": self.store.now()}
+        if self._defect("partner_stores_after_deny"):
+            kept = next((i for i in self.installations.values() if i.partner_user == session.user and i.unfinished
+                         and i.domain == chosen.domain), None)
+            if kept is not None:  # the defect: the record of a denied flow counts as a connection
+                return _redirect("/datadog/connected?" + urlencode({"install": kept.install_id}))
+        session.pending[state] = {"verifier": verifier, "started": self.store.now(), "domain": chosen.domain}
         while len(session.pending) > MAX_PENDING:
             session.pending.popitem(last=False)
         params = {"response_type": "code", "client_id": client.id, "redirect_uri": self.redirect_uri, "state": state}
@@ -346,7 +353,11 @@ class PartnerApp:
         q = request.query_params
         state = q.get("state")
         if q.get("error"):
-            session.pending.pop(state or "", None)
+            pending = session.pending.pop(state or "", None)
+            if pending is not None and self._defect("partner_stores_after_deny"):
+                # the defect: the connection is recorded before Datadog's answer is read
+                self._remember(session, pending["domain"], q.get("site"), q.get("dd_oid") or "", None, "", None,
+                               None, unfinished=True)
             desc = q.get("error_description") or ""
             raise Failure(f"Datadog did not authorize the connection: {q['error']}", 400, desc[:300])
         pending = self._take_pending(session, state)
@@ -438,17 +449,34 @@ class PartnerApp:
             if held is None:
                 raise Failure(NO_KEY_409, 409, "Delete the key named “OAuth Client API Key” in Datadog "
                                                "(Organization Settings › API Keys) and connect again.")
+            if self._defect("partner_extra_key"):
+                self._extra_key(domain, org_id)
             return held.api_key, held.api_key_id
         err = self._dd_error(resp)[:200]
         raise Failure(f"Datadog refused to create an API key (HTTP {resp.status_code}"
                       + (f": {err})" if err else ")"), 502)
 
+    def _extra_key(self, domain: str, org_id: str) -> None:
+        """partner_extra_key: on a reinstall's 409 the partner makes itself another key under a name of its own
+        (what `POST /api/v2/api_keys` with the org's key would do; the emulator does not serve that route, so
+        the key is written into its store directly, as Datadog would hold it)."""
+        site = self._oauth_site_by_domain(domain)
+        client = self.client(site) if site is not None else None
+        if site is None or client is None:
+            return
+        with self.store.lock:
+            key = ApiKey(id=str(uuid.uuid4()), site=site.key, org_id=org_id, client_id=client.id,
+                         name="Acme Observability (reinstall)", key=secrets.token_hex(16),
+                         created_at=_iso(self.store.now()), created_by="acme-observability")
+            self.store.api_keys[key.id] = key
+
     def _remember(self, session: PartnerSession, domain: str, site: str | None, org_id: str, org_name: str | None,
-                  key_value: str, key_id: str | None, refresh_token: str | None) -> Installation:
+                  key_value: str, key_id: str | None, refresh_token: str | None,
+                  unfinished: bool = False) -> Installation:
         ident = (session.user, domain, org_id)
         old = self.installations.get(ident)
         inst = Installation(old.install_id if old else str(uuid.uuid4()), session.user, domain, site, org_id,
-                            org_name, key_value, key_id, refresh_token, _iso(self.store.now()))
+                            org_name, key_value, key_id, refresh_token, _iso(self.store.now()), unfinished)
         self.installations[ident] = inst
         return inst
 

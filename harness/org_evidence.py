@@ -3,11 +3,16 @@
 
 Two sources with one interface: the emulator's state (control API), and real Datadog read with an
 org API key and application key (`integration.org_keys` in the targets file).
+
+Keys are judged by evidence, not by name: `api_keys_created` lists every API key created in the org
+since a mark (by `created_at`, whatever its name), so a partner that creates a key under another
+name is seen too. `api_keys` (by name prefix) is only for cleaning up the partner's own key.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Protocol
 
 import httpx
@@ -39,6 +44,8 @@ class OrgEvidence(Protocol):
 
     def api_keys(self, target: Target, name_prefix: str) -> list[OrgApiKey]: ...
 
+    def api_keys_created(self, target: Target, since: Since) -> list[OrgApiKey]: ...  # any name, by created_at
+
     def delete_api_key(self, target: Target, key: OrgApiKey) -> bool: ...
 
     def data_points(self, target: Target, metric: str, tag: str | None, since: Since) -> int: ...
@@ -46,6 +53,19 @@ class OrgEvidence(Protocol):
     def token_hosts(self, client_ids: tuple[str, ...], since: Since) -> list[str] | None: ...
 
     def partner_installations(self) -> list[dict] | None: ...  # None: the partner's own store is not visible
+
+
+def created_ts(created_at: str) -> float | None:
+    """An API key's `created_at` (ISO 8601, as Datadog and the emulator write it) in epoch seconds, or None."""
+    try:
+        when = datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
 class EmulatorOrgEvidence:
@@ -72,6 +92,15 @@ class EmulatorOrgEvidence:
     def api_keys(self, target: Target, name_prefix: str) -> list[OrgApiKey]:
         return [OrgApiKey(k["id"], k["name"], k.get("created_at", "")) for k in self._site(target)["api_keys"]
                 if k["org_id"] == target.org_id and k["name"].startswith(name_prefix) and not k.get("disabled")]
+
+    def api_keys_created(self, target: Target, since: Since) -> list[OrgApiKey]:
+        """Every key of the target's org created on the emulator's clock at or after `since` (disabled too)."""
+        out = []
+        for k in self._site(target)["api_keys"]:
+            ts = created_ts(k.get("created_at", ""))
+            if k["org_id"] == target.org_id and (ts is None or ts >= since.clock):
+                out.append(OrgApiKey(k["id"], k["name"], k.get("created_at", "")))
+        return out
 
     def delete_api_key(self, target: Target, key: OrgApiKey) -> bool:
         return self.client.delete(f"{self.base}api-keys/{key.id}").status_code == 200
@@ -121,6 +150,31 @@ class DatadogOrgEvidence:
             attrs = item.get("attributes", {})
             if str(attrs.get("name", "")).startswith(name_prefix):
                 out.append(OrgApiKey(str(item.get("id")), attrs["name"], attrs.get("created_at", "")))
+        return out
+
+    CLOCK_SLACK_S = 5.0  # this machine's clock may run a little ahead of Datadog's
+    PAGE_SIZE = 100  # Datadog's maximum
+    MAX_PAGES = 20
+
+    def api_keys_created(self, target: Target, since: Since) -> list[OrgApiKey]:
+        """GET /api/v2/api_keys with filter[created_at][start] (documented: "created on or after"), newest
+        first, every page; filtered here by created_at too, in case a page carries older keys."""
+        start = since.wall - self.CLOCK_SLACK_S
+        out: list[OrgApiKey] = []
+        for number in range(self.MAX_PAGES):
+            ex = self._api(target, "GET", "/api/v2/api_keys", "list the API keys created in the org during the test",
+                           {"filter[created_at][start]": iso(start), "sort": "-created_at",
+                            "page[size]": str(self.PAGE_SIZE), "page[number]": str(number)})
+            if ex.status != 200:
+                raise RuntimeError(f"listing the org's API keys failed: {ex.brief()}")
+            items = (ex.json or {}).get("data", [])
+            for item in items:
+                attrs = item.get("attributes", {})
+                ts = created_ts(attrs.get("created_at", ""))
+                if ts is None or ts >= start:
+                    out.append(OrgApiKey(str(item.get("id")), str(attrs.get("name", "")), attrs.get("created_at", "")))
+            if len(items) < self.PAGE_SIZE:
+                break
         return out
 
     def delete_api_key(self, target: Target, key: OrgApiKey) -> bool:

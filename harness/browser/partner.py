@@ -6,6 +6,12 @@ how its login and its success page look, and what data it sends. Evidence on Dat
 (the API key the partner created, the data it sent, the host it called for the token exchange)
 comes from the emulator's state or, against real Datadog, from the org's API with an org API key
 and application key.
+
+When the partner's page is not what the configuration describes (a login label or submit button the
+page does not have, a login page still showing after submit, a settled partner page that shows neither
+the success nor the failure text), the flow ends at once - not after `timeout_s` - with a `problem` that
+names what is missing, the page's URL and title and the labels and buttons it does have; the page's
+snapshot is saved beside Datadog's unrecognised pages (<reports-dir>/pages/).
 """
 from __future__ import annotations
 
@@ -22,7 +28,8 @@ from playwright.sync_api import Page
 from core.redact import REDACTOR
 
 from harness.config.integration import IntegrationConfig
-from harness.browser.consent import ConsentDriver, FlowResult, PageVisit, is_datadog_host
+from harness.browser.consent import ConsentDriver, FlowResult, PageVisit, is_datadog_host, short_url
+from harness.browser.evidence import save_page
 
 
 # ---- the browser side ------------------------------------------------------------------------------
@@ -45,6 +52,7 @@ class PartnerFlow:
     partner_logins: int = 0
     seconds: float = 0.0
     error: str | None = None  # the browser could not reach the partner (deliver only)
+    problem: str | None = None  # what the configuration expected and the partner's page did not have
 
     @property
     def authorize_urls(self) -> list[str]:
@@ -70,8 +78,30 @@ class PartnerFlow:
         hops = " -> ".join(f"{urlsplit(u).hostname}{urlsplit(u).path}" for u in self.navigations)
         if self.error:
             return f"the partner did not answer ({self.error}); navigations: {hops}"
+        problem = f"; {self.problem}" if self.problem else ""
         return f"{self.outcome} at {urlsplit(self.final_url).hostname}{urlsplit(self.final_url).path} " \
-               f"(HTTP {self.final_status}); navigations: {hops}"
+               f"(HTTP {self.final_status}){problem}; navigations: {hops}"
+
+
+# what the page offers, for a message that says what is missing: visible inputs by their accessible name, buttons
+_INVENTORY_JS = """() => {
+  const seen = e => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+  const flat = s => (s || '').replace(/\\s+/g, ' ').trim().slice(0, 60);
+  const named = e => {
+    if (e.getAttribute('aria-label')) return flat(e.getAttribute('aria-label'));
+    const by = e.getAttribute('aria-labelledby');
+    if (by) return flat(by.split(/\\s+/).map(id => (document.getElementById(id) || {}).innerText || '').join(' '));
+    if (e.labels && e.labels.length) return flat(Array.from(e.labels).map(l => l.innerText).join(' '));
+    if (e.getAttribute('placeholder')) return 'placeholder ' + flat(e.getAttribute('placeholder'));
+    return '(unlabelled ' + (e.type || e.tagName.toLowerCase()) + ')';
+  };
+  const inputs = Array.from(document.querySelectorAll('input, textarea, select'))
+    .filter(e => e.type !== 'hidden' && seen(e)).map(named);
+  const buttons = Array.from(document.querySelectorAll('button, input[type=submit], input[type=button], [role=button]'))
+    .filter(seen).map(e => flat(e.innerText || e.value || e.getAttribute('aria-label')));
+  const alerts = Array.from(document.querySelectorAll('[role=alert]')).filter(seen).map(e => flat(e.innerText));
+  return {inputs: inputs.slice(0, 12), buttons: buttons.slice(0, 12), alerts: alerts.slice(0, 3)};
+}"""
 
 
 class PartnerDriver:
@@ -83,6 +113,7 @@ class PartnerDriver:
         self.consent = consent
         self.on_page = on_page
         self.screenshots = screenshots
+        self._nav = {"last": time.monotonic(), "pending": set(), "url": ""}
 
     def run(self, page: Page, url: str, settle_s: float = 1.5, stop_at_datadog: bool = False) -> PartnerFlow:
         """Follow the partner's flow to its success or error page (or, with stop_at_datadog, only until
@@ -114,10 +145,13 @@ class PartnerDriver:
         """Record main-frame navigations and the last document status; fill in where the flow ended."""
         started = time.monotonic()
         status: dict = {}
+        nav = self._nav = {"last": started, "pending": set(), "url": ""}
 
         def on_request(request):
             if request.is_navigation_request() and request.frame == page.main_frame:
                 flow.navigations.append(request.url)
+                nav["last"] = time.monotonic()
+                nav["pending"].add(request)
                 for k, v in parse_qsl(urlsplit(request.url).query):
                     if k == "code":
                         REDACTOR.add(v, "authorization_code")
@@ -125,14 +159,24 @@ class PartnerDriver:
         def on_response(response):
             if response.request.is_navigation_request() and response.frame == page.main_frame:
                 status["status"] = response.status
+                nav["last"] = time.monotonic()
+
+        def on_done(request):
+            if request in nav["pending"]:
+                nav["pending"].discard(request)
+                nav["last"] = time.monotonic()
 
         page.on("request", on_request)
         page.on("response", on_response)
+        page.on("requestfinished", on_done)
+        page.on("requestfailed", on_done)
         try:
             yield
         finally:
             page.remove_listener("request", on_request)
             page.remove_listener("response", on_response)
+            page.remove_listener("requestfinished", on_done)
+            page.remove_listener("requestfailed", on_done)
             flow.final_url = page.url
             flow.final_status = status.get("status")
             flow.final_text = self._text(page)
@@ -159,12 +203,22 @@ class PartnerDriver:
             if self._record_outcome(page, flow):
                 return
             if self._login_shown(page):
+                missing = self._login_missing(page)
+                if missing:
+                    return self._missing(page, flow, missing)
                 if flow.partner_logins >= 2:
                     return  # the partner refused the login twice: stuck
                 self._visit(page, flow, "partner login")
                 self._log_in(page)
                 flow.partner_logins += 1
+                if self._still_login(page):
+                    return self._missing(page, flow, f"the partner's login page is still showing after submit "
+                                                     f"(login {flow.partner_logins}: wrong credentials in "
+                                                     f"integration.login.fields, or a submit button that does not "
+                                                     f"submit)")
                 continue
+            if self._settled(page):
+                return self._missing(page, flow, self._no_match())
             page.wait_for_timeout(100)
 
     def _await_partner_outcome(self, page: Page, flow: PartnerFlow) -> None:
@@ -172,8 +226,108 @@ class PartnerDriver:
         while time.monotonic() < deadline and not self._record_outcome(page, flow):
             if is_datadog_host(urlsplit(page.url).hostname):
                 return  # sent back to Datadog: neither success nor a refusal page
+            if self._settled(page):
+                return self._missing(page, flow, self._no_match())
             page.wait_for_timeout(100)
 
+    # ---- what is missing ------------------------------------------------------------------------
+    def _settled(self, page: Page) -> bool:
+        """The partner's page has stopped moving: no navigation in flight, the same URL and a loaded
+        document for settle_s (a page still redirecting, or waiting for its server, is not settled)."""
+        nav = self._nav
+        if page.url != nav["url"]:
+            nav["url"], nav["last"] = page.url, time.monotonic()
+            return False
+        if nav["pending"] or time.monotonic() - nav["last"] < self.config.settle_s:
+            return False
+        try:
+            return page.evaluate("() => document.readyState") == "complete"
+        except PlaywrightError:
+            return False
+
+    def _no_match(self) -> str:
+        c = self.config
+        wanted = []
+        if c.success_url:
+            wanted.append(f"success.url /{c.success_url}/")
+        if c.success_text:
+            wanted.append(f"success.text {c.success_text!r}")
+        if c.failure_text:
+            wanted.append(f"failure.text {c.failure_text!r}")
+        if c.login is not None:
+            wanted.append(f"login.url /{c.login.url}/" if c.login.url else
+                          f"a login page with an input labelled {c.login.fields[0][0]!r}")
+        return "the partner's page settled and matches none of the configured pages (" + ", ".join(wanted) + ")"
+
+    def _login_missing(self, page: Page) -> str | None:
+        login = self.config.login
+        absent = [label for label, _ in login.fields if self._count(page.get_by_label(label, exact=True)) == 0]
+        if absent:
+            return f"the partner's login page has no input labelled {', '.join(repr(a) for a in absent)} " \
+                   f"(integration.login.fields)"
+        if self._count(page.get_by_role("button", name=re.compile(login.submit))) == 0:
+            return f"the partner's login page has no button named /{login.submit}/ (integration.login.submit)"
+        return None
+
+    def _still_login(self, page: Page) -> bool:
+        """After submit: True when the login page is still (or again) what the browser shows once it settled."""
+        deadline = time.monotonic() + self.config.timeout_s
+        self._nav["url"] = ""  # count settling from now
+        while time.monotonic() < deadline:
+            if not self._on_partner(page) or not self._login_shown(page):
+                return False
+            if self._settled(page):
+                return self._login_shown(page)
+            page.wait_for_timeout(100)
+        return False
+
+    @staticmethod
+    def _count(locator) -> int:
+        try:
+            return locator.count()
+        except PlaywrightError:
+            return 0
+
+    def _missing(self, page: Page, flow: PartnerFlow, what: str) -> None:
+        """End the flow here: `what` is missing. The problem names the page, what it has, where its snapshot is."""
+        url = page.url
+        try:
+            title = page.title()
+        except PlaywrightError:
+            title = ""
+        try:
+            have = page.evaluate(_INVENTORY_JS)
+        except PlaywrightError:
+            have = {}
+        screenshot = aria = None
+        try:
+            screenshot = page.screenshot(full_page=True, type="jpeg", quality=70, timeout=5000)
+        except PlaywrightError:
+            pass
+        try:
+            aria = page.locator("body").aria_snapshot(timeout=5000)
+        except PlaywrightError:
+            pass
+        visit = PageVisit("partner page not as configured", url, screenshot, aria)
+        directory = getattr(self.consent, "snapshot_dir", None)
+        if directory is not None:
+            visit.saved = save_page(directory, getattr(self.consent, "snapshot_prefix", "page"), "partner-unmatched",
+                                    url, screenshot, aria)
+        flow.pages.append(visit)
+        if self.on_page:
+            try:
+                self.on_page(visit)
+            except Exception:  # evidence, best effort
+                pass
+        inputs = ", ".join(repr(i) for i in have.get("inputs") or []) or "none"
+        buttons = ", ".join(repr(b) for b in have.get("buttons") or []) or "none"
+        alerts = f"; it says {' / '.join(have['alerts'])!r}" if have.get("alerts") else ""
+        saved = f"snapshot {visit.saved}.aria.yml (+ .jpg)" if visit.saved else "snapshot not saved (no reports dir)"
+        flow.problem = REDACTOR.redact_text(
+            f"{what}; the page at {short_url(url)} (title {title.strip()[:80]!r}) has inputs {inputs} and buttons "
+            f"{buttons}{alerts}; {saved}")
+
+    # ---- matching ---------------------------------------------------------------------------------
     def _record_outcome(self, page: Page, flow: PartnerFlow) -> bool:
         outcome = self._partner_outcome(page)
         if outcome:

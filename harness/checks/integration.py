@@ -1,12 +1,15 @@
 """Checks on the partner's integration (integration mode): how its app starts the flow, handles the
-callback and uses the customer's region, as Datadog's publishing checklist asks partners to prove."""
+callback and uses the customer's region, as Datadog's publishing checklist asks partners to prove.
+
+What a target cannot show (the partner's own store, who called Datadog's token endpoint) is returned as
+`Unobservable(reason)`: a skipped step and a warning, never a pass."""
 from __future__ import annotations
 
 import re
 from urllib.parse import parse_qsl, urlsplit
 
 from harness.checks._helpers import estimate_token_bits
-from harness.checks.registry import SHOULD, check
+from harness.checks.registry import SHOULD, Unobservable, check
 
 _PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # BASE64URL(SHA256(verifier)) without padding
 
@@ -18,6 +21,13 @@ def _query(url: str) -> dict[str, str]:
 def _first_authorize(flow) -> str | None:
     urls = flow.authorize_urls
     return urls[0] if urls else None
+
+
+@check("DD-PUBLISH-ONBOARDING", "the onboarding URL leads the browser to a Datadog authorize endpoint")
+def partner_reaches_authorize(flow) -> str | None:
+    if _first_authorize(flow) is not None:
+        return None
+    return f"the partner never sent the browser to a Datadog authorize endpoint; {flow.describe()}"
 
 
 @check("DD-PUBLISH-ONBOARDING", "the onboarding URL sends the browser to Datadog's authorize endpoint on the given site")
@@ -184,24 +194,41 @@ def partner_reached_success(flow) -> str | None:
 @check("DD-OAUTH-DOMAIN", "the partner's server exchanged the code on the callback domain's API host")
 def token_exchange_host(hosts: list[str] | None, api_host: str) -> str | None:
     if hosts is None:
-        return None  # not observable against real Datadog; the key and data checks stand in
+        return Unobservable("Datadog does not show which host a token request reached (the key and data checks "
+                            "stand in)")
     if not hosts:
         return f"no token request from the partner's client reached any Datadog API host (expected {api_host})"
     wrong = sorted({h for h in hosts if h != api_host})
     return f"token requests went to {', '.join(wrong)}, expected {api_host}" if wrong else None
 
 
-@check("DD-PUBLISH-APIKEY", "exactly one `<client> OAuth Client API Key` exists in the org after the install")
-def partner_api_key_present(keys: list, prefix: str, site_key: str) -> str | None:
-    if len(keys) == 1:
-        return None
-    if not keys:
-        return f"no API key named {prefix!r}... in the org on {site_key}"
-    return f"{len(keys)} API keys named {prefix!r}... in the org on {site_key} (a reinstall must reuse its key)"
+def _names(keys: list) -> str:
+    return ", ".join(repr(k.name) for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+
+@check("DD-PUBLISH-APIKEY", "the install creates exactly one API key in the org, the `<client> OAuth Client API Key` "
+                            "(every key created during the test, by creation time, whatever its name)")
+def partner_api_key_present(created: list, prefix: str | None, site_key: str) -> str | None:
+    if prefix is None:
+        return Unobservable("the key's name is unknown: set integration.client_name (Datadog names the key "
+                            "`<client> OAuth Client API Key`)")
+    ours = [k for k in created if k.name.startswith(prefix)]
+    extra = [k for k in created if not k.name.startswith(prefix)]
+    problems = []
+    if not ours:
+        problems.append(f"no API key named {prefix!r}... was created in the org on {site_key}")
+    elif len(ours) > 1:
+        problems.append(f"{len(ours)} API keys named {prefix!r}... were created in the org on {site_key} "
+                        f"(a reinstall must reuse its key)")
+    if extra:
+        problems.append(f"{len(extra)} other API key(s) created in the org during the install: {_names(extra)}")
+    return "; ".join(problems) or None
 
 
 @check("DD-PUBLISH-DATA", "data the partner sends arrives in the customer's site")
-def partner_data_arrived(points: int, metric: str, site_key: str, waited: float) -> str | None:
+def partner_data_arrived(points: int | None, metric: str | None, site_key: str, waited: float) -> str | None:
+    if metric is None or points is None:
+        return Unobservable("which metric the partner sends is not configured: set integration.data.metric")
     if points > 0:
         return None
     return f"no {metric} points arrived on {site_key} within {waited:.0f} s of the install"
@@ -221,20 +248,44 @@ def partner_no_loop(flow) -> str | None:
 
 
 @check("DD-PUBLISH-APIKEY", "a refused or denied flow leaves no API key behind")
-def nothing_stored(keys_before: list, keys_after: list) -> str | None:
-    new = {k.id for k in keys_after} - {k.id for k in keys_before}
-    return f"{len(new)} new API key(s) after a flow that should store nothing" if new else None
+def nothing_stored(created: list | None) -> str | None:
+    """created: every API key created in the org during the flow (None: the org cannot be read)."""
+    if created is None:
+        return Unobservable("the org's API keys cannot be read: add integration.org_keys (an org API key and "
+                            "application key) to the target")
+    return f"{len(created)} API key(s) created by a flow that should store nothing: {_names(created)}" \
+        if created else None
 
 
 @check("DD-PUBLISH-TEST-AUTH", "a refused or denied flow adds no installation on the partner's side")
 def partner_stored_nothing(before: list[dict] | None, after: list[dict] | None) -> str | None:
     if before is None or after is None:
-        return None  # only the reference partner app shows its store
+        return Unobservable("the partner's own store is visible only for the emulator's reference app; what the "
+                            "partner does next and Datadog's token log stand in")
     new = {i["install_id"] for i in after} - {i["install_id"] for i in before}
     changed = [i for i in after if i["install_id"] not in new and i not in before]
     if new or changed:
         return f"{len(new)} new and {len(changed)} updated installation(s) after a flow that should store nothing"
     return None
+
+
+@check("DD-PUBLISH-TEST-AUTH", "a refused or denied flow makes no token request (the partner exchanges nothing)")
+def partner_no_token_request(hosts: list[str] | None) -> str | None:
+    if hosts is None:
+        return Unobservable("Datadog does not show who called its token endpoint")
+    return f"{len(hosts)} token request(s) from the partner's client ({', '.join(sorted(set(hosts)))}) after a flow " \
+           f"that should store nothing" if hosts else None
+
+
+@check("DD-PUBLISH-TEST-AUTH", "after a denied flow the partner's next start goes to Datadog's authorize again "
+                               "(it kept no connection)")
+def partner_restarts_after_refusal(flow) -> str | None:
+    if flow.outcome == "at_datadog" and flow.authorize_urls:
+        return None
+    if flow.outcome == "success":
+        return f"the next start showed the partner's success page without Datadog: the denied flow was kept as " \
+               f"a connection; {flow.describe()}"
+    return f"the next start did not reach Datadog's authorize endpoint; {flow.describe()}"
 
 
 @check("RFC6749-10.12", "the partner refuses a callback whose state it did not issue (CSRF)")

@@ -328,6 +328,22 @@ def _check_weak_state(emu: Emu, bad: bool) -> None:
     assert len(one["state"]) >= (16 if bad else 32)
 
 
+def _check_extra_key(emu: Emu, bad: bool) -> None:
+    one, two, second = _two_starts(emu)  # the second install meets Datadog's 409 on the marketplace key
+    assert _connected(second)
+    names = sorted(k.name for k in emu.store.api_keys.values() if k.site == "EU1" and not k.disabled)
+    assert ("Acme Observability (reinstall)" in names) is bad, names
+
+
+def _check_stores_after_deny(emu: Emu, bad: bool) -> None:
+    agent = AsgiAgent(emu)
+    denied = connect(agent, "https://app.datadoghq.eu", "datadoghq.eu", decision="Deny")
+    assert not _connected(denied)
+    again = connect(agent, "https://app.datadoghq.eu", "datadoghq.eu", login=False, stop_at="consent")
+    # a sound partner sends the next start through Datadog's authorize again; the defect shows "connected"
+    assert (not again.authorize_urls) is bad, again.urls
+
+
 DEFECT_CHECKS = {
     "partner_ignores_domain": _check_ignores_domain,
     "partner_subdomain_api_host": _check_subdomain_api_host,
@@ -339,4 +355,6 @@ DEFECT_CHECKS = {
     "partner_static_state": _check_static_state,
     "partner_static_pkce": _check_static_pkce,
     "partner_weak_state": _check_weak_state,
+    "partner_extra_key": _check_extra_key,
+    "partner_stores_after_deny": _check_stores_after_deny,
 }

@@ -157,7 +157,10 @@ OTHER_CHALLENGE = "Xk3r9QbWc1Vf8tYpZ0aLmN4eHs7uJd2GiR5oKw6Tq-E"
 START_1 = AUTH.replace(SENT, RANDOM_STATE)
 START_2 = AUTH.replace(SENT, RANDOM_STATE[::-1]).replace(CHALLENGE, OTHER_CHALLENGE)
 KEY = OrgApiKey("k1", "Acme OAuth Client API Key 1")
+EXTRA = OrgApiKey("k7", "Acme Observability (reinstall)")
 CASES = {
+    integration.partner_reaches_authorize: {
+        "pass": [((flow(AUTH),), {})], "fail": [((flow(),), {}), ((flow("https://p.example/start"),), {})]},
     integration.partner_starts_on_site: {
         "pass": [((flow(AUTH), "app.datadoghq.eu"), {})],
         "fail": [((flow(AUTH), "app.datadoghq.com"), {}), ((flow(), "app.datadoghq.eu"), {})]},
@@ -212,13 +215,14 @@ CASES = {
         "pass": [((flow(AUTH),), {})],
         "fail": [((flow(AUTH, outcome="failure"),), {}), ((flow(AUTH, outcome="stuck"),), {})]},
     integration.token_exchange_host: {
-        "pass": [((["api.datadoghq.eu"], "api.datadoghq.eu"), {}), ((None, "api.x"), {})],
+        "pass": [((["api.datadoghq.eu"], "api.datadoghq.eu"), {})],
         "fail": [(([], "api.datadoghq.eu"), {}),
                  ((["api.datadoghq.eu", "api.datadoghq.com"], "api.datadoghq.eu"), {})]},
     integration.partner_api_key_present: {
         "pass": [(([KEY], "Acme OAuth Client API Key", "EU1"), {})],
         "fail": [(([], "Acme OAuth Client API Key", "EU1"), {}),
-                 (([KEY, OrgApiKey("k2", KEY.name)], "Acme OAuth Client API Key", "EU1"), {})]},
+                 (([KEY, OrgApiKey("k2", KEY.name)], "Acme OAuth Client API Key", "EU1"), {}),
+                 (([KEY, EXTRA], "Acme OAuth Client API Key", "EU1"), {}), (([EXTRA], "Acme OAuth Client API Key", "EU1"), {})]},
     integration.partner_data_arrived: {
         "pass": [((3, "acme.up", "EU1", 1.0), {})], "fail": [((0, "acme.up", "EU1", 20.0), {})]},
     integration.partner_refuses_after_deny: {
@@ -232,10 +236,15 @@ CASES = {
                         AUTH, AUTH, REDIRECT, outcome="failure"),), {})],
         "fail": [((flow(AUTH, "https://p.example/start", AUTH, outcome="stuck"),), {})]},
     integration.nothing_stored: {
-        "pass": [(([KEY], [KEY]), {}), (([], []), {})], "fail": [(([], [KEY]), {})]},
+        "pass": [(([],), {})], "fail": [(([KEY],), {}), (([EXTRA, KEY],), {})]},
+    integration.partner_no_token_request: {
+        "pass": [(([],), {})], "fail": [((["api.datadoghq.eu"],), {}), ((["api.datadoghq.eu", "api.datadoghq.com"],), {})]},
+    integration.partner_restarts_after_refusal: {
+        "pass": [((flow(AUTH, outcome="at_datadog"),), {})],
+        "fail": [((flow("https://p.example/datadog/connected", outcome="success"),), {}),
+                 ((flow("https://p.example/start", outcome="stuck"),), {})]},
     integration.partner_stored_nothing: {
-        "pass": [(([{"install_id": "a", "installed_at": "t1"}], [{"install_id": "a", "installed_at": "t1"}]), {}),
-                 ((None, None), {})],
+        "pass": [(([{"install_id": "a", "installed_at": "t1"}], [{"install_id": "a", "installed_at": "t1"}]), {})],
         "fail": [(([], [{"install_id": "a", "installed_at": "t1"}]), {}),
                  (([{"install_id": "a", "installed_at": "t1"}], [{"install_id": "a", "installed_at": "t2"}]), {})]},
     integration.forged_state_refused: {
