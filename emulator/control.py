@@ -1,6 +1,7 @@
 """The emulator's control API under /_emulator/ (JSON, local only): state, reset, clock,
 client administration, behaviour switches, fault rules and named defects; `GET partner` lists the
 reference partner app's installations (no secrets), and `POST reset` resets that app too.
+`GET|POST clients/<id>/redirect-uris` lists or changes a client's redirect URIs (`{"add": [...], "remove": [...]}`).
 
 `POST codes` mints authorization codes without the browser dance, as if the user had clicked
 Authorize (for benchmarks and tests of the back channel):
@@ -89,6 +90,9 @@ async def dispatch(ctx: Ctx, path: str) -> Response:
         m = re.fullmatch(r"clients/([^/]+)/(rotate-secret|publish|disable|enable)", path)
         if m and method == "POST":
             return _client_action(ctx, m.group(1), m.group(2))
+        m = re.fullmatch(r"clients/([^/]+)/redirect-uris", path)
+        if m and method in ("GET", "POST"):
+            return await _redirect_uris(ctx, m.group(1), method)
         m = re.fullmatch(r"grants/revoke", path)
         if m and method == "POST":
             data = await _body(ctx)
@@ -159,6 +163,31 @@ def _client_action(ctx: Ctx, client_id: str, action: str) -> Response:
                 if g.client_id == client_id:
                     store.revoke_grant(g.id)
         return JSONResponse({"client_id": client_id, "disabled": action == "disable"})
+
+
+async def _redirect_uris(ctx: Ctx, client_id: str, method: str) -> Response:
+    """GET: the client's redirect URIs. POST {"add": [...], "remove": [...]}: register more (https only, plain
+    http on a loopback address; no fragment) or drop some, on every site for a published id; until `reset`."""
+    store = ctx.store
+    if method == "POST":
+        data = await _body(ctx)
+        unknown = sorted(set(data) - {"add", "remove"})
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]!r}: the body is {{\"add\": [URI, ...], \"remove\": [URI, ...]}}")
+        lists = {}
+        for key in ("add", "remove"):
+            value = data.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+                raise ConfigError(f"{key} must be a list of redirect URIs (strings)")
+            lists[key] = value
+        if not lists["add"] and not lists["remove"]:
+            raise ConfigError("nothing to change: give add and/or remove, each a list of redirect URIs")
+        uris = store.change_redirect_uris(client_id, lists["add"], lists["remove"])
+    else:
+        uris = store.redirect_uris(client_id)
+    if uris is None:
+        return dd_errors(404, f"unknown client {client_id}")
+    return JSONResponse({"client_id": client_id, "redirect_uris": uris})
 
 
 def _mint_codes(ctx: Ctx, data: dict) -> Response:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import ipaddress
 import secrets
 import threading
 import time
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -24,6 +26,52 @@ _NS = uuid.UUID("6f1d1c3e-9a57-4c1b-9d7e-da7ad0900000")
 
 ACCESS_TOKEN_TTL = 3600
 CODE_TTL = 600
+MAX_REDIRECT_URI = 2000
+MAX_REDIRECT_URIS = 50  # per client
+
+
+def redirect_uri_problem(uri: object) -> str | None:
+    """Why `uri` cannot be registered as a redirect URI (one line), or None. The rules Datadog's Developer
+    Platform and RFC 6749/9700 state: an absolute https URL (plain http only on a loopback address, for
+    native and local clients), no fragment (RFC 6749 §3.1.2), no user name or password in it."""
+    if not isinstance(uri, str) or not uri:
+        return f"redirect URI must be a non-empty string, got {uri!r}"
+    if len(uri) > MAX_REDIRECT_URI or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in uri):
+        return f"redirect URI {uri[:80]!r} is longer than {MAX_REDIRECT_URI} characters or holds whitespace"
+    parts = urlsplit(uri)
+    try:
+        host, _ = parts.hostname, parts.port  # a bad port raises
+    except ValueError:
+        return f"redirect URI {uri!r} has an invalid port"
+    if not host or parts.scheme not in ("https", "http"):
+        return f"redirect URI {uri!r} must be an absolute https URL"
+    if parts.scheme == "http" and not _is_loopback(host):
+        return f"redirect URI {uri!r} must be https (plain http only on a loopback address)"
+    if "#" in uri:
+        return f"redirect URI {uri!r} must not contain a fragment (RFC 6749 section 3.1.2)"
+    if "@" in parts.netloc:
+        return f"redirect URI {uri!r} must not carry a user name or password"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_redirect_uris(uris: object, where: str) -> list[str]:
+    """A list of valid redirect URIs, or ConfigError naming `where` and the first problem."""
+    if not isinstance(uris, list):
+        raise ConfigError(f"{where} must be a list of redirect URIs")
+    for uri in uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+    return list(uris)
 
 
 def stable_uuid(*parts: str) -> str:
@@ -199,11 +247,13 @@ class Store:
             cid = c.get("id") or stable_uuid("global" if shared else site.key, "client", c["key"])
             if shared and c["key"] not in self._shared_secrets:
                 self._shared_secrets[c["key"]] = c.get("secret") or new_token("ddcs_")
+            extra = (self.seed.get("redirect_uris") or {}).get(c["key"], [])
+            uris = list(dict.fromkeys(list(c.get("redirect_uris", [])) + list(extra)))
             self.clients[(site.key, cid)] = Client(
                 cid, c["key"], site.key, c.get("kind", "test"), org_ids[c.get("org", "sandbox")],
                 c["name"], c.get("description", c["name"]),
                 self._shared_secrets[c["key"]] if shared else c.get("secret") or new_token("ddcs_"),
-                list(c.get("redirect_uris", [])), c.get("onboarding_url", ""), list(c.get("scopes", [])),
+                uris, c.get("onboarding_url", ""), list(c.get("scopes", [])),
             )
 
     def reset(self) -> None:
@@ -211,6 +261,46 @@ class Store:
             self.behaviour = Behaviour()
             self.clock_offset = 0.0
             self._load()
+
+    # ---- redirect URIs ------------------------------------------------------
+    def redirect_uris(self, client_id: str) -> list[str] | None:
+        """The client's registered redirect URIs (None: no such client). A published id spans sites."""
+        with self.lock:
+            clients = [c for c in self.clients.values() if c.id == client_id]
+            return list(clients[0].redirect_uris) if clients else None
+
+    def change_redirect_uris(self, client_id: str, add: list[str] = (), remove: list[str] = ()) -> list[str] | None:
+        """Register `add` and drop `remove` on the client (on every site, for a published id); checked first,
+        nothing changes on an error (ConfigError). Lasts until `reset` (the seed's own list comes back)."""
+        add = check_redirect_uris(list(add), "add")
+        with self.lock:
+            clients = [c for c in self.clients.values() if c.id == client_id]
+            if not clients:
+                return None
+            current = clients[0].redirect_uris
+            after = [u for u in dict.fromkeys(current + add) if u not in set(remove)]
+            if not after:
+                raise ConfigError("a client keeps at least one redirect URI")
+            if len(after) > MAX_REDIRECT_URIS:
+                raise ConfigError(f"a client has at most {MAX_REDIRECT_URIS} redirect URIs")
+            for c in clients:
+                c.redirect_uris = list(after)
+            return list(after)
+
+    def seed_redirect_uris(self, client_key: str, uris: list[str]) -> list[Client]:
+        """Extra redirect URIs for the seed client `client_key` on every site, kept across `reset` (they go
+        into the seed's `redirect_uris` section, as if the seed had named them). The clients changed."""
+        uris = check_redirect_uris(list(uris), f"redirect URIs for client {client_key!r}")
+        with self.lock:
+            clients = [c for c in self.clients.values() if c.key == client_key]
+            if not clients:
+                known = sorted({c.key for c in self.clients.values()})
+                raise ConfigError(f"no seed client {client_key!r} (the seed has: {', '.join(known)})")
+            extra = self.seed.setdefault("redirect_uris", {}).setdefault(client_key, [])
+            extra.extend(u for u in uris if u not in extra)
+            for c in clients:
+                c.redirect_uris = list(dict.fromkeys(c.redirect_uris + uris))
+            return clients
 
     # ---- look-ups ----------------------------------------------------------
     def site(self, key: str) -> Site:
@@ -312,6 +402,19 @@ def load_seed(path: str | Path | None = None) -> dict:
                 raise ConfigError(f"{source}: client {c.get('key', '?')}: missing '{f}'")
         if c.get("org", "sandbox") not in org_keys:
             raise ConfigError(f"{source}: client {c['key']}: unknown org {c.get('org')!r}")
+        if not c["redirect_uris"]:
+            raise ConfigError(f"{source}: client {c['key']}: redirect_uris must name at least one redirect URI")
+        check_redirect_uris(c["redirect_uris"], f"{source}: client {c['key']}: redirect_uris")
+    extra = data.get("redirect_uris")
+    if extra is not None:  # extra redirect URIs per client key, on top of each client's own (every site)
+        client_keys = {c["key"] for c in data["clients"]}
+        if not isinstance(extra, dict):
+            raise ConfigError(f"{source}: 'redirect_uris' must map client keys to lists of redirect URIs")
+        for key, uris in extra.items():
+            if key not in client_keys:
+                raise ConfigError(f"{source}: redirect_uris: unknown client {key!r} "
+                                  f"(the seed's clients: {', '.join(sorted(client_keys))})")
+            check_redirect_uris(uris, f"{source}: redirect_uris.{key}")
     for u in data["users"]:
         for f in ("key", "email", "password"):
             if f not in u:
