@@ -34,6 +34,9 @@ from harness.browser.evidence import save_page
 
 # ---- the browser side ------------------------------------------------------------------------------
 
+SUCCESS_SETTLE_S = 0.5  # after a success page: how long it must stay (a refusal is watched for settle_s)
+
+
 def _is_authorize(url: str) -> bool:
     parts = urlsplit(url)
     return is_datadog_host(parts.hostname) and parts.path == "/oauth2/v1/authorize"
@@ -122,8 +125,13 @@ class PartnerDriver:
         with self._watching(page, flow):
             self._walk(page, url, flow, stop_at_datadog)
             if flow.outcome in ("success", "failure"):
-                # a partner that loops back to Datadog would navigate again within moments
-                page.wait_for_timeout(int(settle_s * 1000))
+                # a partner that loops back to Datadog would navigate again within moments: watched for
+                # settle_s after its last navigation on a refusal (where partner_no_loop judges it), a
+                # shorter while on success (only whether the page stays)
+                quiet = settle_s if flow.outcome == "failure" else min(settle_s, SUCCESS_SETTLE_S)
+                left = quiet - (time.monotonic() - self._nav["last"])
+                if left > 0:
+                    page.wait_for_timeout(int(left * 1000))
                 if not self._on_partner(page):
                     flow.outcome = "stuck"
         return flow
