@@ -89,5 +89,11 @@ class MappedTransport(httpx.BaseTransport):
             pool.close()
 
 
+# The harness says who it is: a Datadog-side record of requests (the emulator's request log) can then tell
+# the harness's own token requests from the partner app's (integration mode's evidence).
+HARNESS_USER_AGENT = "ddoauth-harness/1"
+
+
 def make_client(network: Network, timeout: float = 20.0) -> httpx.Client:
-    return httpx.Client(transport=MappedTransport(network), timeout=timeout, follow_redirects=False)
+    return httpx.Client(transport=MappedTransport(network), timeout=timeout, follow_redirects=False,
+                        headers={"User-Agent": HARNESS_USER_AGENT})

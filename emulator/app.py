@@ -98,6 +98,7 @@ class EmulatorApp:
                  "status": response.status_code}
         if _logs_client(self.store.registry.by_host(host), host, path):
             entry["client_id"] = _client_id_of(request)  # which client called which host (token, revoke)
+            entry["user_agent"] = (request.headers.get("user-agent") or "")[:200]  # whose software called
         self.store.request_log.append(entry)
         await response(scope, receive, send)
 

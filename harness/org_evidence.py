@@ -20,6 +20,7 @@ import httpx
 from harness.config.targets import Target
 from harness.http.exchange import DatadogHTTP
 from harness.config.integration import TOKEN_PATHS
+from core.network import HARNESS_USER_AGENT
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,11 @@ class EmulatorOrgEvidence:
 
     def token_hosts(self, client_ids: tuple[str, ...], since: Since) -> list[str] | None:
         # by real time: a test that moved the emulator's clock forward and back leaves "future" entries
+        # not the harness's own requests (its client-mode tests of a target with the same client run
+        # beside integration mode under xdist): only the partner's software
         return [r["host"] for r in self._get("requests")["requests"]
-                if r["path"] in TOKEN_PATHS and r.get("client_id") in client_ids and r["wall"] >= since.wall]
+                if r["path"] in TOKEN_PATHS and r.get("client_id") in client_ids and r["wall"] >= since.wall
+                and not str(r.get("user_agent", "")).startswith(HARNESS_USER_AGENT)]
 
     def partner_installations(self) -> list[dict] | None:
         """The reference partner app's installations (ids and orgs only; it never shows secrets)."""

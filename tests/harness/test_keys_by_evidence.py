@@ -69,3 +69,24 @@ def test_nothing_stored_and_keys_are_unobservable_without_org_evidence():
     assert isinstance(integration.partner_stored_nothing(None, None), Unobservable)
     assert isinstance(integration.partner_no_token_request(None), Unobservable)
     assert isinstance(integration.partner_data_arrived(None, None, "EU1", 0.0), Unobservable)
+
+
+def test_token_hosts_leave_out_the_harness_own_requests():
+    """Under xdist, client-mode tests of a target with the same client (US1-published) exchange codes beside
+    integration mode: only the partner's software counts as the partner's token requests."""
+    import httpx
+
+    from core.network import HARNESS_USER_AGENT
+    from harness.org_evidence import EmulatorOrgEvidence, Since
+
+    log = [{"path": "/oauth2/v1/token", "client_id": "c1", "wall": 10.0, "host": "api.datadoghq.com",
+            "user_agent": HARNESS_USER_AGENT},
+           {"path": "/oauth2/v1/token", "client_id": "c1", "wall": 11.0, "host": "api.us5.datadoghq.com",
+            "user_agent": "python-httpx/0.28.1"},
+           {"path": "/oauth2/v1/token", "client_id": "c2", "wall": 12.0, "host": "api.datadoghq.eu", "user_agent": ""},
+           {"path": "/oauth2/v1/token", "client_id": "c1", "wall": 1.0, "host": "api.datadoghq.eu", "user_agent": ""}]
+
+    def handler(request):
+        return httpx.Response(200, json={"requests": log})
+    evidence = EmulatorOrgEvidence(httpx.Client(transport=httpx.MockTransport(handler)), "https://emu/_emulator/")
+    assert evidence.token_hosts(("c1",), Since(5.0, 5.0)) == ["api.us5.datadoghq.com"]
