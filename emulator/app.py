@@ -99,6 +99,7 @@ class EmulatorApp:
         if _logs_client(self.store.registry.by_host(host), host, path):
             entry["client_id"] = _client_id_of(request)  # which client called which host (token, revoke)
             entry["user_agent"] = (request.headers.get("user-agent") or "")[:200]  # whose software called
+            entry["code_org_id"] = _code_org_of(self.store, request)  # whose install a code exchange was for
         self.store.request_log.append(entry)
         await response(scope, receive, send)
 
@@ -245,6 +246,19 @@ class EmulatorApp:
 
 def _logs_client(site, host: str, path: str) -> bool:
     return site is not None and host == site.api_host and path in RATE_BUCKETS
+
+
+def _code_org_of(store, request: Request) -> str | None:
+    """The org an authorization code presented to the token endpoint was issued for (None: no such code)."""
+    body = getattr(request, "_body", None)
+    if not body:
+        return None
+    try:
+        code = parse_params(request.headers.get("content-type", ""), body).get("code")
+    except BodyParseError:
+        return None
+    issued = store.codes.get(code) if isinstance(code, str) and code else None
+    return issued.org_id if issued is not None else None
 
 
 def _client_id_of(request: Request) -> str | None:

@@ -51,9 +51,9 @@ class OrgEvidence(Protocol):
 
     def data_points(self, target: Target, metric: str, tag: str | None, since: Since) -> int: ...
 
-    def token_hosts(self, client_ids: tuple[str, ...], since: Since) -> list[str] | None: ...
+    def token_hosts(self, client_ids: tuple[str, ...], since: Since, org_id: str | None = None) -> list[str] | None: ...
 
-    def partner_installations(self) -> list[dict] | None: ...  # None: the partner's own store is not visible
+    def partner_installations(self, org_id: str | None = None) -> list[dict] | None: ...  # None: not visible
 
 
 def created_ts(created_at: str) -> float | None:
@@ -114,17 +114,20 @@ class EmulatorOrgEvidence:
             n += sum(1 for ts, _ in m["points"] if ts >= int(since.clock))  # points carry whole seconds
         return n
 
-    def token_hosts(self, client_ids: tuple[str, ...], since: Since) -> list[str] | None:
-        # by real time: a test that moved the emulator's clock forward and back leaves "future" entries
-        # not the harness's own requests (its client-mode tests of a target with the same client run
-        # beside integration mode under xdist): only the partner's software
+    def token_hosts(self, client_ids: tuple[str, ...], since: Since, org_id: str | None = None) -> list[str] | None:
+        """Hosts of the partner's token requests since `since` (real time). Not the harness's own requests
+        (its client-mode tests of a target with the same client run beside integration mode under xdist),
+        and with org_id, not the exchanges of codes another org's install got (integration tests of other
+        sites run beside each other): a request whose code is unknown to the emulator is kept."""
         return [r["host"] for r in self._get("requests")["requests"]
                 if r["path"] in TOKEN_PATHS and r.get("client_id") in client_ids and r["wall"] >= since.wall
-                and not str(r.get("user_agent", "")).startswith(HARNESS_USER_AGENT)]
+                and not str(r.get("user_agent", "")).startswith(HARNESS_USER_AGENT)
+                and (org_id is None or r.get("code_org_id") in (None, org_id))]
 
-    def partner_installations(self) -> list[dict] | None:
-        """The reference partner app's installations (ids and orgs only; it never shows secrets)."""
-        return self._get("partner")["installations"]
+    def partner_installations(self, org_id: str | None = None) -> list[dict] | None:
+        """The reference partner app's installations (ids and orgs only; it never shows secrets), in one org."""
+        # (an installation that names no org is kept: it cannot be told apart)
+        return [i for i in self._get("partner")["installations"] if org_id is None or i.get("org_id") in (org_id, "", None)]
 
 
 class DatadogOrgEvidence:
@@ -193,10 +196,10 @@ class DatadogOrgEvidence:
             raise RuntimeError(f"querying {metric} failed: {ex.brief()}")
         return sum(len(s.get("pointlist") or []) for s in (ex.json or {}).get("series", []))
 
-    def token_hosts(self, client_ids: tuple[str, ...], since: Since) -> list[str] | None:
+    def token_hosts(self, client_ids: tuple[str, ...], since: Since, org_id: str | None = None) -> list[str] | None:
         return None  # Datadog does not show who called its token endpoint
 
-    def partner_installations(self) -> list[dict] | None:
+    def partner_installations(self, org_id: str | None = None) -> list[dict] | None:
         return None
 
 

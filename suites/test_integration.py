@@ -68,7 +68,8 @@ def _datadog_side(verify, recorder, target, org_evidence, since: Since | None, k
         recorder.warning(f"[DD-PUBLISH-TEST-AUTH] {NO_ORG_EVIDENCE}")
         return
     with allure.step(f"Datadog's side ({org_evidence.source})"):
-        verify(integration.token_exchange_host, org_evidence.token_hosts(integ.client_ids, since), target.site.api_host)
+        verify(integration.token_exchange_host, org_evidence.token_hosts(integ.client_ids, since, target.org_id),
+               target.site.api_host)
         verify(integration.partner_api_key_present, org_evidence.api_keys_created(target, keys_since or since),
                integ.api_key_prefix(), target.site.key)
         points, waited = None, 0.0
@@ -79,8 +80,8 @@ def _datadog_side(verify, recorder, target, org_evidence, since: Since | None, k
                waited)
 
 
-def _installations(org_evidence):
-    return org_evidence.partner_installations() if org_evidence is not None else None
+def _installations(org_evidence, target):
+    return org_evidence.partner_installations(target.org_id) if org_evidence is not None else None
 
 
 def _keys_created(org_evidence, target, since):
@@ -88,14 +89,15 @@ def _keys_created(org_evidence, target, since):
 
 
 def _token_hosts(org_evidence, target, since):
-    return org_evidence.token_hosts(target.integration.client_ids, since) if org_evidence is not None else None
+    return org_evidence.token_hosts(target.integration.client_ids, since, target.org_id) \
+        if org_evidence is not None else None
 
 
 def _stored_nothing(verify, target, org_evidence, since, installs) -> None:
     """What a refused flow must not leave: an API key, a token request, an installation (where each is visible)."""
     verify(integration.nothing_stored, _keys_created(org_evidence, target, since))
     verify(integration.partner_no_token_request, _token_hosts(org_evidence, target, since))
-    verify(integration.partner_stored_nothing, installs, _installations(org_evidence))
+    verify(integration.partner_stored_nothing, installs, _installations(org_evidence, target))
 
 
 @allure.story("tile start")
@@ -160,7 +162,7 @@ def test_deny(target, partner_session, partner_keys, org_evidence, verify, recor
     integ = target.integration
     with collecting(recorder):
         session = partner_session()
-        since, installs = _mark(org_evidence), _installations(org_evidence)
+        since, installs = _mark(org_evidence), _installations(org_evidence, target)
         flow = session.run(onboarding_url(integ.onboarding_url, target.site), decision="deny",
                            title="open the onboarding URL and deny on Datadog's consent page")
         if flow.consent is not None and flow.consent.consent_remembered:
@@ -194,7 +196,7 @@ def test_partner_rejects_forged_state(target, partner_session, partner_keys, org
             consent = browser_sessions.run_flow(target, start.authorize_urls[0], purpose="integration")
         if verify(authorization.flow_reached_callback, consent):
             return  # no callback to forge
-        since, installs = _mark(org_evidence), _installations(org_evidence)
+        since, installs = _mark(org_evidence), _installations(org_evidence, target)
         forged = session.deliver(forge_state(consent.callback_url, secrets.token_urlsafe(24)),
                                  "deliver the callback to the partner with a forged state")
         verify(integration.forged_state_refused, forged)
