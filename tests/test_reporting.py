@@ -449,7 +449,8 @@ def test_hard_timeout_writes_a_broken_allure_result_and_the_verdict(tmp_path: Pa
     assert result["statusDetails"]["message"].startswith("TestTimeout: ")
     assert categorize(result["status"], result["statusDetails"]["message"]) == "Harness error"
     labels = {(label["name"], label["value"]) for label in result["labels"]}
-    assert {("epic", "US1"), ("feature", "hangs"), ("suite", "test_hang"), ("framework", "pytest")} <= labels
+    assert {("epic", "US1"), ("feature", "hangs"), ("suite", "test_hang")} <= labels
+    assert not {name for name, _ in labels} & {"host", "thread", "framework"}  # noise labels are left out
     shown = [p for p in result["parameters"] if p.get("mode") != "hidden"]
     assert shown == [{"name": "target", "value": "'US1-x'"}]  # the dynamic one, not the object
     assert {"name": "pytest node id", "value": "'suites/test_hang.py::test_hangs[US1-x]'", "excluded": True,
@@ -460,3 +461,21 @@ def test_hard_timeout_writes_a_broken_allure_result_and_the_verdict(tmp_path: Pa
     assert verdict["targets"]["US1-x"]["broken_tests"] == ["suites/test_hang.py::test_hangs[US1-x]"]
     assert verdict["interrupted"].startswith("TestTimeout: ")
     assert (tmp_path / "ar" / "categories.json").exists()
+
+
+def test_trivial_fixture_containers_are_not_written():
+    """A fixture container with nothing but a passing fixture's name and timing is left out (most of the
+    report's weight); one that failed, or carries steps or attachments, is kept."""
+    from allure_commons.model2 import Attachment, StatusDetails, TestAfterResult, TestBeforeResult, TestResultContainer, TestStepResult
+
+    from harness.results.allure_writer import is_trivial_container
+
+    def container(**before):
+        return TestResultContainer(uuid="c", befores=[TestBeforeResult(name="f", status="passed", **before)],
+                                   afters=[TestAfterResult(name="f::<lambda>")])
+    assert is_trivial_container(container())
+    assert not is_trivial_container(container(steps=[TestStepResult(name="authorization flow")]))
+    assert not is_trivial_container(container(attachments=[Attachment(name="a", source="s", type="text/plain")]))
+    broken = container()
+    broken.befores[0].status, broken.befores[0].statusDetails = "broken", StatusDetails(message="boom")
+    assert not is_trivial_container(broken)

@@ -30,12 +30,58 @@ except ImportError:  # pragma: no cover
         return func
 
 
-class RedactingAllureFileLogger:
-    """Writes what ``AllureFileLogger`` writes, to the same directory, after redaction."""
+def is_trivial_container(container: Any) -> bool:
+    """A fixture container that says nothing but the fixture's name and timing: every set-up and
+    tear-down passed (or has no status, as allure-pytest's finalizer entries) with no step and no
+    attachment. allure-pytest writes one per fixture per test (`recorder`, `verify`, ...): about six
+    per test, over half of the single-file report. A fixture that failed, or recorded steps or
+    attachments (a shared grant's consent flow), is kept."""
+    fixtures = list(getattr(container, "befores", None) or ()) + list(getattr(container, "afters", None) or ())
+    return all(not getattr(f, "steps", None) and not getattr(f, "attachments", None)
+               and not getattr(f, "statusDetails", None) and getattr(f, "status", None) in (None, "passed")
+               for f in fixtures)
 
-    def __init__(self, inner: Any, redactor: Any = REDACTOR) -> None:
+
+# labels allure-pytest adds that no reader filters on (and that differ between xdist workers and runs)
+NOISE_LABELS = frozenset({"host", "thread", "framework", "language", "package"})
+# attachments a passing test does without in a light report: its HTTP exchanges (fixtures/grants.py names them)
+LIGHT_ATTACHMENT_PREFIX = "HTTP "
+
+
+def _strip_attachments(item: Any, prefix: str, dropped: set[str]) -> None:
+    kept = []
+    for attachment in getattr(item, "attachments", None) or ():
+        if str(getattr(attachment, "name", "")).startswith(prefix):
+            dropped.add(attachment.source)
+        else:
+            kept.append(attachment)
+    if getattr(item, "attachments", None) is not None:
+        item.attachments = kept
+    for step in getattr(item, "steps", None) or ():
+        _strip_attachments(step, prefix, dropped)
+
+
+def _sources(item: Any) -> set[str]:
+    found = {a.source for a in getattr(item, "attachments", None) or ()}
+    for step in getattr(item, "steps", None) or ():
+        found |= _sources(step)
+    for fixture in list(getattr(item, "befores", None) or ()) + list(getattr(item, "afters", None) or ()):
+        found |= _sources(fixture)
+    return found
+
+
+class RedactingAllureFileLogger:
+    """Writes what ``AllureFileLogger`` writes, to the same directory, after redaction.
+
+    light: a passing test's HTTP exchange attachments are left out (a failed or broken
+    test keeps every one, where it was attached): text attachments wait in memory until the result or
+    container that names them is written; `flush` writes whatever is still waiting."""
+
+    def __init__(self, inner: Any, redactor: Any = REDACTOR, light: bool = False) -> None:
         self.inner = inner
         self.redactor = redactor
+        self.light = light
+        self._pending: dict[str, bytes] = {}
         # allure-commons offers no public accessor for the logger's directory
         self.report_dir = Path(inner._report_dir)
         self.report_dir.mkdir(parents=True, exist_ok=True)
@@ -54,12 +100,35 @@ class RedactingAllureFileLogger:
         data = self.redactor.redact_obj(data)
         self._write(file_name, json.dumps(data, indent=indent, ensure_ascii=False).encode("utf-8"))
 
+    def _write_pending(self, item: Any) -> None:
+        for source in _sources(item):
+            data = self._pending.pop(source, None)
+            if data is not None:
+                self._write(source, data)
+
+    def flush(self) -> None:
+        for source, data in list(self._pending.items()):
+            self._write(source, data)
+        self._pending.clear()
+
     @_allure_hookimpl
     def report_result(self, result: Any) -> None:
+        labels = getattr(result, "labels", None)
+        if labels:
+            result.labels = [label for label in labels if getattr(label, "name", None) not in NOISE_LABELS]
+        if self.light and getattr(result, "status", None) == "passed":
+            dropped: set[str] = set()
+            _strip_attachments(result, LIGHT_ATTACHMENT_PREFIX, dropped)
+            for source in dropped:
+                self._pending.pop(source, None)
+        self._write_pending(result)
         self._report_item(result)
 
     @_allure_hookimpl
     def report_container(self, container: Any) -> None:
+        if is_trivial_container(container):  # most of a report's weight, and nothing a reader needs
+            return
+        self._write_pending(container)
         self._report_item(container)
 
     @_allure_hookimpl
@@ -83,10 +152,13 @@ class RedactingAllureFileLogger:
             data = self.redactor.redact_text(body).encode("utf-8")
         else:
             data = self.redactor.redact_bytes(bytes(body))
+        if self.light and not looks_binary(data[:8192]):  # written with the result that keeps it
+            self._pending[file_name] = data
+            return
         self._write(file_name, data)
 
 
-def install_redacting_writer(report_dir: str | os.PathLike[str]) -> Callable[[], None]:
+def install_redacting_writer(report_dir: str | os.PathLike[str], light: bool = False) -> Callable[[], None]:
     """Swap allure-pytest's writer of report_dir for a redacting one; return the undo function.
 
     Fails closed (ConfigError) when allure's writer is not found: never let allure write unredacted files.
@@ -102,7 +174,7 @@ def install_redacting_writer(report_dir: str | os.PathLike[str]) -> Callable[[],
             already = True
         elif type(plugin) is AllureFileLogger and Path(plugin._report_dir) == target:
             pm.unregister(plugin)
-            wrapper = RedactingAllureFileLogger(plugin)
+            wrapper = RedactingAllureFileLogger(plugin, light=light)
             pm.register(wrapper)
             swapped.append((plugin, wrapper))
     if not swapped and not already:
@@ -115,6 +187,7 @@ def install_redacting_writer(report_dir: str | os.PathLike[str]) -> Callable[[],
         # Runs before allure-pytest's own cleanup (cleanups are LIFO), which unregisters
         # the original writer by object: so it must be registered again.
         for original, wrapper in swapped:
+            wrapper.flush()
             if pm.is_registered(wrapper):
                 pm.unregister(wrapper)
             if not pm.is_registered(original):
