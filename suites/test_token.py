@@ -22,7 +22,7 @@ def test_token_response_fields(target, shared_grant, verify, recorder):
 @allure.story("code exchange")
 def test_code_exchange_with_json_body(target, browser_sessions, http, verify):
     from fixtures.grants import authorize
-    auth = authorize(browser_sessions, target)
+    auth = authorize(browser_sessions, target, back_channel=True)  # the subject is the exchange, not the pages
     verify(authorization.flow_reached_callback, auth.flow)
     ex = exchange(http, auth, body_format="json")
     verify(token.token_ok, ex)
