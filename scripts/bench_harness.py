@@ -191,13 +191,16 @@ def main() -> int:
     parser.add_argument("-n", dest="workers", type=int, default=2, help="workers for the parallel run (default 2)")
     parser.add_argument("--modes", default="serial,parallel", help="serial,parallel (default both)")
     parser.add_argument("--target", action="append", default=[], help="a target (repeatable; default all)")
+    parser.add_argument("--repeat", type=int, default=1, help="run each mode this many times; compare every verdict")
     parser.add_argument("--report", action="store_true", help="build the last run's report; measure size, open time")
     parser.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="ddoauth-bench-"))
     runs = []
-    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        runs.append(run_mode(mode, 1 if mode == "serial" else args.workers, args, out))
+    for i in range(max(1, args.repeat)):
+        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+            name = mode if args.repeat <= 1 else f"{mode}-{i + 1}"
+            runs.append(run_mode(name, 1 if mode == "serial" else args.workers, args, out))
     print(f"latency added per request: {args.latency_ms} ms; targets: {', '.join(args.target) or 'all'}; "
           f"CPUs: {os.cpu_count()}")
     for r in runs:
@@ -214,6 +217,15 @@ def main() -> int:
               "missed): " + ", ".join(f"{n} {v:.0f} s" for n, v in r["cpu_by_name"].most_common(3)))
         for reason, n in r["fallbacks"].most_common(3):
             print(f"          form post fell back {n}x: {reason}")
+    if len(runs) > 2:  # --repeat: every run's verdict against the first's, and the walls per mode
+        first = runs[0]
+        for r in runs[1:]:
+            differ = sorted(k for k in first["outcomes"].keys() | r["outcomes"].keys()
+                            if first["outcomes"].get(k) != r["outcomes"].get(k))
+            print(f"verdict {r['name']} vs {first['name']}: "
+                  f"{'identical' if not differ else 'DIFFER: ' + ', '.join(differ[:5])}")
+        print("false failures (failed or broken tests) per run: "
+              + ", ".join(f"{r['name']} {r['totals'].get('failed', '?')}+{r['totals'].get('broken', '?')}" for r in runs))
     if len(runs) == 2:
         a, b = runs
         print(f"speedup: {a['wall'] / b['wall']:.2f}x ({a['name']} {a['wall']:.1f} s / {b['name']} {b['wall']:.1f} s)")
