@@ -469,8 +469,9 @@ def test_partner_defects_are_catalogued():
     partner = {name: entry for name, entry in DEFECTS.items() if name.startswith("partner_")}
     assert set(partner) == set(DEFECT_CHECKS)
     assert partner["partner_ignores_domain"][1] == ["test_partner_start_follows_domain"]
-    for name in ("partner_crashes_on_409", "partner_static_state", "partner_static_pkce"):
+    for name in ("partner_crashes_on_409", "partner_static_state", "partner_static_pkce", "partner_extra_key"):
         assert partner[name][1] == ["test_repeat_install"]
+    assert partner["partner_stores_after_deny"][1] == ["test_deny"]
     assert partner["partner_no_state_check"][1] == ["test_partner_rejects_forged_state"]
     assert partner["partner_wrong_site_key"][1] == ["test_tile_start", "test_partner_start_follows_domain"]
     for name in ("partner_subdomain_api_host", "partner_no_pkce", "partner_sends_no_data", "partner_weak_state"):
