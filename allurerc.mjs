@@ -3,7 +3,7 @@
 //   node_modules/.bin/allure generate reports/allure-results --config allurerc.mjs --output reports/allure-report
 //
 // - awesome plugin, one self-contained index.html (opens from file://, no server)
-// - history kept in reports/history.jsonl (trends across runs)
+// - history kept in reports/history.jsonl (the previous run by default: DDOAUTH_ALLURE_HISTORY_LIMIT)
 // - categories come from categories.json in the results directory, which the pytest plugin
 //   fixtures/reporting.py writes from harness/results/outcome.py:CATEGORIES (the outcome
 //   classifier's own categories: one source of truth).
@@ -15,6 +15,10 @@ const root = dirname(fileURLToPath(import.meta.url));
 const reportName = "Datadog OAuth conformance";
 const resultsDir = resolve(process.env.DDOAUTH_ALLURE_RESULTS ?? join(root, "reports", "allure-results"));
 const historyPath = resolve(process.env.DDOAUTH_ALLURE_HISTORY ?? join(root, "reports", "history.jsonl"));
+// Runs of history kept (and embedded in the single-file report: about 1.4 MB per run of the default
+// 600 tests): the previous run by default, so the report says what changed since then and does not grow
+// night after night. DDOAUTH_ALLURE_HISTORY_LIMIT=N keeps more.
+const historyLimit = Number.parseInt(process.env.DDOAUTH_ALLURE_HISTORY_LIMIT ?? "1", 10);
 
 function loadCategories() {
   const file = join(resultsDir, "categories.json");
@@ -44,6 +48,7 @@ export default {
   name: reportName,
   output: join(root, "reports", "allure-report"),
   historyPath,
+  historyLimit: Number.isInteger(historyLimit) && historyLimit >= 0 ? historyLimit : 1,
   appendHistory: true,
   ...(categories ? { categories } : {}),
   plugins: {

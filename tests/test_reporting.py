@@ -391,6 +391,9 @@ def test_generate_html_single_file(inner_run, tmp_path: Path) -> None:
     for needle in _all_forms(SECRET) + [UNREGISTERED_TOKEN]:
         assert needle not in html
     assert (tmp_path / "history.jsonl").stat().st_size > 0
+    # the history (embedded in the report, ~1.4 MB per run of the default suites) keeps the previous run only
+    generate_html(results, tmp_path / "report", ROOT, history_path=tmp_path / "history.jsonl")
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 1
 
 
 def test_generate_html_without_node_modules(tmp_path: Path) -> None:
