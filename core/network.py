@@ -5,6 +5,7 @@ only, so every URL the harness builds is the real Datadog URL.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,16 @@ class MappedTransport(httpx.BaseTransport):
         self._direct.close()
         for pool in self._pools.values():
             pool.close()
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost or a loopback address (127.0.0.0/8, ::1): where plain http is allowed for a redirect URI."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # The harness says who it is: a Datadog-side record of requests (the emulator's request log) can then tell

@@ -248,16 +248,22 @@ def _logs_client(site, host: str, path: str) -> bool:
     return site is not None and host == site.api_host and path in RATE_BUCKETS
 
 
-def _code_org_of(store, request: Request) -> str | None:
-    """The org an authorization code presented to the token endpoint was issued for (None: no such code)."""
+def _body_param(request: Request, name: str) -> str | None:
+    """One parameter of a request's form or JSON body (already read by the handler), or None."""
     body = getattr(request, "_body", None)
     if not body:
         return None
     try:
-        code = parse_params(request.headers.get("content-type", ""), body).get("code")
+        value = parse_params(request.headers.get("content-type", ""), body).get(name)
     except BodyParseError:
         return None
-    issued = store.codes.get(code) if isinstance(code, str) and code else None
+    return value if isinstance(value, str) and value else None
+
+
+def _code_org_of(store, request: Request) -> str | None:
+    """The org an authorization code presented to the token endpoint was issued for (None: no such code)."""
+    code = _body_param(request, "code")
+    issued = store.codes.get(code) if code else None
     return issued.org_id if issued is not None else None
 
 
@@ -269,11 +275,4 @@ def _client_id_of(request: Request) -> str | None:
             return unquote(base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")[0]) or None
         except (ValueError, UnicodeDecodeError):
             pass
-    body = getattr(request, "_body", None)
-    if not body:
-        return None
-    try:
-        value = parse_params(request.headers.get("content-type", ""), body).get("client_id")
-    except BodyParseError:
-        return None
-    return value if isinstance(value, str) and value else None
+    return _body_param(request, "client_id")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import ipaddress
 import secrets
 import threading
 import time
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from core.errors import ConfigError
+from core.network import is_loopback_host
 from core.sites import Site, SiteRegistry, load_registry
 
 from .behaviour import Behaviour
@@ -45,22 +45,13 @@ def redirect_uri_problem(uri: object) -> str | None:
         return f"redirect URI {uri!r} has an invalid port"
     if not host or parts.scheme not in ("https", "http"):
         return f"redirect URI {uri!r} must be an absolute https URL"
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         return f"redirect URI {uri!r} must be https (plain http only on a loopback address)"
     if "#" in uri:
         return f"redirect URI {uri!r} must not contain a fragment (RFC 6749 section 3.1.2)"
     if "@" in parts.netloc:
         return f"redirect URI {uri!r} must not carry a user name or password"
     return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_redirect_uris(uris: object, where: str) -> list[str]:

@@ -35,6 +35,13 @@ from harness.config.targets import load_targets  # noqa: E402
 from core.network import make_client  # noqa: E402
 
 
+def by_name(cpu: dict) -> collections.Counter:
+    totals: collections.Counter = collections.Counter()
+    for name, seconds in cpu.values():
+        totals[name] += seconds
+    return totals
+
+
 def machine_busy() -> float:
     """CPU seconds the whole machine has been busy. Chromium's short-lived renderer processes escape any
     per-process sampling and are not always reaped by a process we wait for: on an otherwise idle
@@ -137,8 +144,7 @@ def run_mode(name: str, workers: int, args, out: Path) -> dict:
     return {
         "name": name, "workers": workers, "exit": proc.returncode, "wall": wall, "peak": peak, "peak_pss": peak_pss,
         "cpu_total": cpu_total, "emulator_cpu": sum(v for _, v in emu_cpu.values()),
-        "cpu_by_name": collections.Counter({n: 0.0 for n, _ in cpu.values()}) + collections.Counter(
-            {n: sum(v for m, v in cpu.values() if m == n) for n, _ in cpu.values()}),
+        "cpu_by_name": by_name(cpu),
         "rendered": sum(1 for f in flows if f.get("via", "browser") == "browser"),
         "posted": sum(1 for f in flows if f.get("via") == "form post"),
         "fallbacks": collections.Counter(e["fallback"] for e in events if e["event"] == "form_post" and e.get("fallback")),

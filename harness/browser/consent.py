@@ -24,7 +24,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from core.errors import LoginFailed, TargetUnavailable
 from core.pkce import PKCE
 from core.redact import REDACTOR
-from harness.browser.evidence import save_page, status_text
+from harness.browser.evidence import capture_page, save_page, status_text
 from harness.config.recipes import Locator, Recipes, builtin_recipes
 from harness.http.oauth_client import authorize_url
 
@@ -456,20 +456,8 @@ class ConsentDriver:
 
     def _unrecognised(self, page: Page, result: FlowResult) -> None:
         url = page.url
-        try:
-            title = page.title()
-        except Exception:
-            title = ""
+        title, screenshot, aria = capture_page(page)
         status = self._document.status if self._document is not None else None
-        screenshot = aria = None
-        try:
-            screenshot = page.screenshot(full_page=True, type="jpeg", quality=70, timeout=5000)
-        except Exception:
-            pass
-        try:
-            aria = page.locator("body").aria_snapshot(timeout=5000)
-        except Exception:
-            pass
         visit = PageVisit("unrecognised", url, screenshot, aria)
         if self.snapshot_dir is not None:
             visit.saved = save_page(self.snapshot_dir, self.snapshot_prefix, "unrecognised", url, screenshot, aria)

@@ -28,6 +28,20 @@ def save_page(directory: Path, prefix: str, name: str, url: str, screenshot: byt
     return stem
 
 
+def capture_page(page) -> tuple[str, bytes | None, str | None]:
+    """(title, full-page screenshot, accessibility tree) of a page a flow stopped on, each best effort:
+    a page that is navigating or a busy renderer must not turn evidence into an error."""
+    def attempt(get):
+        try:
+            return get()
+        except Exception:
+            return None
+    title = attempt(page.title) or ""
+    screenshot = attempt(lambda: page.screenshot(full_page=True, type="jpeg", quality=70, timeout=5000))
+    aria = attempt(lambda: page.locator("body").aria_snapshot(timeout=5000))
+    return title, screenshot, aria
+
+
 def status_text(status: int | None) -> str:
     if status is None:
         return "HTTP status unknown"

@@ -29,7 +29,7 @@ from core.redact import REDACTOR
 
 from harness.config.integration import IntegrationConfig
 from harness.browser.consent import ConsentDriver, FlowResult, PageVisit, is_datadog_host, short_url
-from harness.browser.evidence import save_page
+from harness.browser.evidence import capture_page, save_page
 
 
 # ---- the browser side ------------------------------------------------------------------------------
@@ -300,22 +300,10 @@ class PartnerDriver:
         """End the flow here: `what` is missing. The problem names the page, what it has, where its snapshot is."""
         url = page.url
         try:
-            title = page.title()
-        except PlaywrightError:
-            title = ""
-        try:
             have = page.evaluate(_INVENTORY_JS)
         except PlaywrightError:
             have = {}
-        screenshot = aria = None
-        try:
-            screenshot = page.screenshot(full_page=True, type="jpeg", quality=70, timeout=5000)
-        except PlaywrightError:
-            pass
-        try:
-            aria = page.locator("body").aria_snapshot(timeout=5000)
-        except PlaywrightError:
-            pass
+        title, screenshot, aria = capture_page(page)
         visit = PageVisit("partner page not as configured", url, screenshot, aria)
         directory = getattr(self.consent, "snapshot_dir", None)
         if directory is not None:
