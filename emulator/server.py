@@ -21,6 +21,7 @@ from .state import Store, load_seed
 from .tls import TLSMaterial, make_tls
 
 EXTRA_HOSTS = ("integration.example.com",)  # the reference partner app's host (integration mode)
+STOP_GRACE_S = 1.0  # how long stop() lets in-flight requests finish before connections are dropped
 
 
 class AsyncMappedTransport(httpx.AsyncBaseTransport):
@@ -87,8 +88,13 @@ class RunningEmulator:
         return targets_document(self.store.snapshot(), self.base_address, str(self.tls.ca_pem), self.tls.spki_sha256)
 
     def stop(self, timeout: float = 10.0) -> None:
+        # an idle pooled TLS connection whose client never reads again (an httpx pool nobody closed) holds
+        # uvicorn's graceful shutdown until the join gives up: past a short grace, close it regardless
         self._server.should_exit = True
-        self._thread.join(timeout)
+        self._thread.join(STOP_GRACE_S + 0.5)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
 
 
 def served_hosts(registry: SiteRegistry) -> list[str]:
