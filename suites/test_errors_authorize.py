@@ -79,18 +79,31 @@ def altered_redirect_uri(uri: str, variant: str) -> str | None:
 
 
 class DocumentLog:
-    """Browser contexts that remember every document response (status and headers of the pages)."""
+    """Every document response of the flows' pages: statuses (page_hook=documents.watch) and, where a test
+    reads headers, from contexts kept open until the test ends (context_factory=documents.factory)."""
 
     def __init__(self, browser):
         self.browser = browser
         self.responses = []
         self.contexts = []
 
+    def watch(self, page):
+        """authorize(..., page_hook=documents.watch): returns what stops the watching."""
+        def on_response(response):
+            if response.request.resource_type == "document":
+                self.responses.append(response)
+        page.on("response", on_response)
+        return lambda: page.remove_listener("response", on_response)
+
     def factory(self, **args):
         context = self.browser.new_context(**args)
         context.on("response", lambda r: self.responses.append(r) if r.request.resource_type == "document" else None)
         self.contexts.append(context)
         return context
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
 
     def last(self, path_prefix: str = "/"):
         for response in reversed(self.responses):
@@ -105,10 +118,6 @@ class DocumentLog:
     def headers(self, path_prefix: str = "/") -> dict | None:
         response = self.last(path_prefix)
         return {k.lower(): v for k, v in response.all_headers().items()} if response is not None else None
-
-    def close(self):
-        for context in self.contexts:
-            context.close()
 
 
 @pytest.fixture
@@ -141,7 +150,7 @@ def verify_refused(verify, flow, target: Target, check: Check, expected_errors: 
 @allure.story("invalid client_id")
 def test_unknown_client_id_shows_error_page(target, browser_sessions, documents, verify):
     url = request_url(target, new_state(), PKCE.generate(), replace={"client_id": UNKNOWN_CLIENT_ID})
-    flow = authorize(browser_sessions, target, url=url, context_factory=documents.factory).flow
+    flow = authorize(browser_sessions, target, url=url, page_hook=documents.watch).flow
     record_form(flow)
     verify(authorization.invalid_client_not_redirected, flow)
     verify(authorization.error_page_invalid_client, flow)
@@ -157,7 +166,7 @@ def test_test_client_refused_outside_sandbox_org(target, browser_sessions, docum
     if target.foreign_org is None:
         pytest.skip("the target names no foreign_org (another org of the same user)")
     foreign = dataclasses.replace(target, org=target.foreign_org)
-    flow = authorize(browser_sessions, foreign, context_factory=documents.factory).flow
+    flow = authorize(browser_sessions, foreign, page_hook=documents.watch).flow
     record_form(flow)
     verify(authorization.invalid_client_not_redirected, flow)
     verify(authorization.error_page_invalid_client, flow)
@@ -188,7 +197,7 @@ def test_redirect_uri_mismatch_shows_error_page(target, variant, browser_session
     assert altered != target.redirect_uri
     allure.dynamic.parameter("redirect_uri sent", altered)
     url = request_url(target, new_state(), PKCE.generate(), replace={"redirect_uri": altered})
-    flow = authorize(browser_sessions, target, url=url, context_factory=documents.factory).flow
+    flow = authorize(browser_sessions, target, url=url, page_hook=documents.watch).flow
     record_form(flow)
     verify(authorization.callback_at_registered_uri, flow, target.redirect_uri)
     verify(authorization.altered_redirect_no_code, flow)

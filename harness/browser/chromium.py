@@ -3,6 +3,7 @@ on a closed network, the target's host mapping, and its trust (network.ca_bundle
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,9 @@ STABILITY_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disabl
                   "--disable-component-update", "--disable-sync",
                   # memory: two browsers run at once (client mode and integration mode); contexts are
                   # sequential, so one renderer and an in-process GPU thread are enough (~140 MB less each)
-                  "--in-process-gpu", "--renderer-process-limit=1",
-                  "--disable-features=Translate,OptimizationHints,MediaRouter"]
+                  "--in-process-gpu", "--renderer-process-limit=1"]
+# no --disable-features here: Chromium keeps only the last one, and Playwright's own list (Translate,
+# OptimizationHints, MediaRouter, PaintHolding, ...) comes first
 SYSTEM_CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 
@@ -39,7 +41,8 @@ def launch_args(base: dict, network, blocked_rules: list[str]) -> dict:
     executable = find_chromium()
     if executable:
         args["executable_path"] = executable
-    extra = list(args.get("args", [])) + STABILITY_ARGS + network.chromium_args(blocked_rules)
+    extra = list(args.get("args", [])) + STABILITY_ARGS + network.chromium_args(blocked_rules) \
+        + shlex.split(os.environ.get("DDOAUTH_CHROMIUM_ARGS", ""))  # the user's own, last: they win
     if os.geteuid() == 0:
         extra.append("--no-sandbox")
     args["args"] = extra

@@ -1,0 +1,136 @@
+"""One browser tab that logged-in flows take turns in, reset to the saved login before each flow.
+
+A new tab or context costs a renderer process: most of what a short flow costs the browser (measured
+with scripts/bench_harness.py: a flow in a kept tab costs about half). What a fresh context with the saved
+storage state would give, the reset gives too: the cookies are replaced by the saved ones, and every origin
+an earlier flow visited has its storage cleared (localStorage, sessionStorage, IndexedDB, Cache Storage)
+over CDP; service workers are blocked in the tab's context. A saved login that carries localStorage cannot
+be restored without loading its origins, so such a login is not given a tab (`usable_for`): its flows get
+fresh contexts. Left as it was: the HTTP cache (every flow's authorize URL is new) and the tab's history.
+Between flows the tab stays on the page the last flow ended on (usually the callback's error page, no
+scripts): sending it to about:blank made Chromium start a renderer process for each next flow again.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from playwright.sync_api import Error as PlaywrightError
+
+# Storage.clearDataForOrigin's types: "local_storage" covers sessionStorage too (checked: both are gone)
+CLEARED_STORAGE = "local_storage,indexeddb,cache_storage,websql,file_systems"
+SETTLE_TIMEOUT_MS = 5000
+
+
+def saved_login(state_path: Path) -> dict:
+    return json.loads(state_path.read_text())
+
+
+def usable_for(state: dict) -> bool:
+    """A tab can stand in for a fresh context of this saved login (no localStorage to restore)."""
+    return not any(origin.get("localStorage") for origin in state.get("origins", []))
+
+
+class WarmTab:
+    """The tab, its CDP session and the origins its flows have visited since the last reset."""
+
+    def __init__(self, browser, context_args: dict, state_path: Path):
+        self.context = browser.new_context(**context_args, storage_state=str(state_path), service_workers="block")
+        try:
+            self.page = self.context.new_page()
+            self.cdp = self.context.new_cdp_session(self.page)  # Chromium only: elsewhere fresh contexts
+        except PlaywrightError:
+            self.context.close()
+            raise
+        self.visited: set[str] = set()
+        self.navigating = False  # a main-frame navigation was requested and has not committed yet
+        self.page.on("request", self._on_request)
+        self.page.on("framenavigated", self._on_navigated)
+
+    def _on_request(self, request) -> None:
+        if request.resource_type in ("document", "xhr", "fetch"):  # what can write storage on an origin
+            parts = urlsplit(request.url)
+            if parts.scheme in ("https", "http") and parts.netloc:
+                self.visited.add(f"{parts.scheme}://{parts.netloc}")
+        if request.is_navigation_request() and request.frame == self.page.main_frame:
+            self.navigating = True
+
+    def _on_navigated(self, frame) -> None:
+        if frame == self.page.main_frame:
+            self.navigating = False
+
+    def reset(self, state: dict):
+        """The tab as a fresh context of the saved login would be; returns its page."""
+        for origin in sorted(self.visited):
+            self.cdp.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": CLEARED_STORAGE})
+        self.visited.clear()
+        self.context.clear_cookies()
+        self.context.add_cookies(state.get("cookies", []))
+        return self.page
+
+    def settle(self) -> None:
+        """After a flow: its last navigation has committed. A flow returns as soon as the redirect to the
+        callback is requested; the commit of Chromium's error page for that unreachable host, still
+        pending, would interrupt the next flow's first navigation. (Playwright delivers events only
+        inside its calls, so none slips between the check and the wait.)"""
+        if not self.navigating:
+            return
+        try:
+            self.page.wait_for_event("framenavigated", lambda frame: frame == self.page.main_frame,
+                                     timeout=SETTLE_TIMEOUT_MS)
+        except PlaywrightError:  # never committed (a download, a cancelled hop): nothing is pending either
+            pass
+        self.navigating = False
+
+    def close(self) -> None:
+        try:
+            self.context.close()
+        except PlaywrightError:
+            pass
+
+
+class WarmTabs:
+    """One warm tab per saved login in one browser: lent for a flow, settled or dropped after it."""
+
+    def __init__(self, browser, context_args: dict):
+        self.browser, self.context_args = browser, context_args
+        self._tabs: dict[Path, WarmTab] = {}
+
+    def page_for(self, state_path: Path):
+        """The tab of this saved login, reset to it; None: use a fresh context (the login carries
+        localStorage, or the browser speaks no CDP)."""
+        state = saved_login(state_path)  # re-read: a relogin may have replaced it
+        if not usable_for(state):
+            return None
+        tab = self._tabs.get(state_path)
+        if tab is not None:
+            try:
+                return tab.reset(state)
+            except PlaywrightError:  # its browser process went away: start again
+                self.drop(state_path)
+        try:
+            tab = WarmTab(self.browser, self.context_args, state_path)
+        except PlaywrightError:
+            return None
+        self._tabs[state_path] = tab
+        return tab.reset(state)
+
+    def end(self, state_path: Path, ok: bool) -> None:
+        """After a flow: settled for the next one, or (the flow broke, maybe the tab with it) dropped."""
+        tab = self._tabs.get(state_path)
+        if tab is None:
+            return
+        if not ok:
+            self.drop(state_path)
+            return
+        tab.settle()
+
+    def drop(self, state_path: Path) -> None:
+        tab = self._tabs.pop(state_path, None)
+        if tab is not None:
+            tab.close()
+
+    def close(self) -> None:
+        for state_path in list(self._tabs):
+            self.drop(state_path)

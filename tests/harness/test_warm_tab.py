@@ -1,0 +1,85 @@
+"""The warm tab stands in for a fresh context of the saved login: what one flow leaves (cookies, local and
+session storage) is gone for the next, the saved login's cookie is back; a login with localStorage is
+not given a tab. Real Chromium, real HTTP over a socket."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from harness.browser.warm_tab import WarmTab, usable_for
+
+WRITE = b"""<html><body><script>
+localStorage.setItem('left', 'by flow 1'); sessionStorage.setItem('left', 'by flow 1');
+document.cookie = 'extra=1; path=/';
+</script>written</body></html>"""
+READ = b"<html><body>read</body></html>"
+
+
+class Pages(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        body = WRITE if self.path.startswith("/write") else READ
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def origin():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def saved_login(tmp_path):
+    state = {"cookies": [{"name": "login", "value": "L", "domain": "127.0.0.1", "path": "/", "expires": -1,
+                          "httpOnly": False, "secure": False, "sameSite": "Lax"}], "origins": []}
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(state))
+    return path, state
+
+
+def read_back(page, origin):
+    page.goto(f"{origin}/read")
+    return page.evaluate("[localStorage.getItem('left'), sessionStorage.getItem('left'), document.cookie]")
+
+
+def test_what_a_flow_leaves_is_gone_for_the_next(chromium, origin, saved_login):
+    path, state = saved_login
+    tab = WarmTab(chromium, {}, path)
+    try:
+        page = tab.reset(state)
+        page.goto(f"{origin}/write")
+        assert read_back(page, origin) == ["by flow 1", "by flow 1", "login=L; extra=1"]  # same flow: kept
+        tab.settle()
+        page = tab.reset(state)
+        assert read_back(page, origin) == [None, None, "login=L"]
+    finally:
+        tab.close()
+
+
+def test_the_same_tab_serves_every_flow(chromium, origin, saved_login):
+    path, state = saved_login
+    tab = WarmTab(chromium, {}, path)
+    try:
+        first = tab.reset(state)
+        first.goto(f"{origin}/read")
+        assert tab.reset(state) is first and len(tab.context.pages) == 1
+    finally:
+        tab.close()
+
+
+def test_a_login_with_local_storage_gets_fresh_contexts():
+    assert usable_for({"cookies": [], "origins": []})
+    assert usable_for({"cookies": [], "origins": [{"origin": "https://app.datadoghq.com", "localStorage": []}]})
+    assert not usable_for({"cookies": [], "origins": [
+        {"origin": "https://app.datadoghq.com", "localStorage": [{"name": "dd", "value": "1"}]}]})
