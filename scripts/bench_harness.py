@@ -145,7 +145,8 @@ def run_mode(name: str, workers: int, args, out: Path) -> dict:
         "name": name, "workers": workers, "exit": proc.returncode, "wall": wall, "peak": peak, "peak_pss": peak_pss,
         "cpu_total": cpu_total, "emulator_cpu": sum(v for _, v in emu_cpu.values()),
         "cpu_by_name": by_name(cpu),
-        "rendered": sum(1 for f in flows if f.get("via", "browser") == "browser"),
+        "rendered": sum(1 for f in flows if f.get("via") != "form post"),
+        "warm": sum(1 for f in flows if f.get("via") == "warm tab"),
         "posted": sum(1 for f in flows if f.get("via") == "form post"),
         "fallbacks": collections.Counter(e["fallback"] for e in events if e["event"] == "form_post" and e.get("fallback")),
         "logins": sum(1 for e in events if e["event"] == "login"),
@@ -215,7 +216,7 @@ def main() -> int:
               f"wall {r['wall']:.1f} s | exit {r['exit']} | passed {t.get('passed', '-')} failed {t.get('failed', '-')} "
               f"broken {t.get('broken', '-')} skipped {t.get('skipped', '-')} | peak memory {r['peak_pss'] / 2**30:.2f} GiB PSS "
               f"({r['peak'] / 2**30:.2f} GiB summed RSS)")
-        print(f"          flows: {r['rendered']} rendered + {r['posted']} posted without rendering; logins {r['logins']}; "
+        print(f"          flows: {r['rendered']} rendered ({r['warm']} in a warm tab) + {r['posted']} posted without rendering; logins {r['logins']}; "
               f"HTTP requests: harness {r['requests']}, emulator served {r['served'] or '-'}")
         print(f"          CPU: {r['cpu_total']:.0f} s machine-wide (pytest, workers, Chromium; the emulator's own: "
               f"{r['emulator_cpu']:.0f} s); the CPU-bound floor on {os.cpu_count()} CPUs is "

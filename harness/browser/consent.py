@@ -24,7 +24,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from core.errors import LoginFailed, TargetUnavailable
 from core.pkce import PKCE
 from core.redact import REDACTOR
-from harness.browser.evidence import capture_page, save_page, status_text
+from harness.browser.evidence import capture_page, page_screenshot, save_page, status_text
 from harness.config.recipes import Locator, Recipes, builtin_recipes
 from harness.http.oauth_client import authorize_url
 
@@ -477,10 +477,7 @@ class ConsentDriver:
     def _visit(self, page: Page, result: FlowResult, name: str) -> None:
         visit = PageVisit(name, page.url)
         if self.screenshots:
-            try:  # evidence, best effort: a busy renderer that cannot capture must not break the test
-                visit.screenshot = page.screenshot(full_page=True, type="jpeg", quality=70, timeout=10000)
-            except PlaywrightError:
-                visit.screenshot = None
+            visit.screenshot = page_screenshot(page)  # best effort: None when it cannot be had
         if self.record_aria:
             try:
                 visit.aria = page.locator("body").aria_snapshot()

@@ -2,8 +2,10 @@
 memory of a login that failed (so a (site, user) is not logged in again by every later test)."""
 from __future__ import annotations
 
+import base64
 import json
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,36 @@ def save_page(directory: Path, prefix: str, name: str, url: str, screenshot: byt
     if aria is not None:
         stem.with_suffix(".aria.yml").write_text(REDACTOR.redact_text(f"# {url}\n{aria}"))
     return stem
+
+
+_CDP_SESSIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+SCREENSHOT_QUALITY = 70
+MAX_SCREENSHOT_HEIGHT = 8000  # CSS pixels: a page longer than this is cut (the top is what a reviewer reads)
+
+
+def page_screenshot(page) -> bytes | None:
+    """A full-page JPEG of a page a flow passes through, best effort (None when it cannot be had): a busy
+    renderer must not break the test. Chromium's own capture (CDP, optimizeForSpeed) costs about half of
+    Playwright's screenshot, which a flow pays on every page even when the test passes and the
+    screenshot is dropped (--screenshots failing); elsewhere Playwright's."""
+    try:
+        cdp = _CDP_SESSIONS.get(page)
+        if cdp is None:
+            cdp = _CDP_SESSIONS[page] = page.context.new_cdp_session(page)
+        size = cdp.send("Page.getLayoutMetrics")["cssContentSize"]
+        viewport = page.viewport_size or {"width": 0, "height": 0}
+        params = {"format": "jpeg", "quality": SCREENSHOT_QUALITY, "optimizeForSpeed": True}
+        if size["height"] > viewport["height"] or size["width"] > viewport["width"]:
+            params["captureBeyondViewport"] = True
+            params["clip"] = {"x": 0, "y": 0, "width": max(size["width"], 1),
+                              "height": min(max(size["height"], 1), MAX_SCREENSHOT_HEIGHT), "scale": 1}
+        return base64.b64decode(cdp.send("Page.captureScreenshot", params)["data"])
+    except Exception:
+        pass
+    try:
+        return page.screenshot(full_page=True, type="jpeg", quality=SCREENSHOT_QUALITY, timeout=10000)
+    except Exception:
+        return None
 
 
 def capture_page(page) -> tuple[str, bytes | None, str | None]:

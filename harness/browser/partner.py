@@ -29,7 +29,7 @@ from core.redact import REDACTOR
 
 from harness.config.integration import IntegrationConfig
 from harness.browser.consent import ConsentDriver, FlowResult, PageVisit, is_datadog_host, short_url
-from harness.browser.evidence import capture_page, save_page
+from harness.browser.evidence import capture_page, page_screenshot, save_page
 
 
 # ---- the browser side ------------------------------------------------------------------------------
@@ -390,10 +390,7 @@ class PartnerDriver:
     def _visit(self, page: Page, flow: PartnerFlow, name: str) -> None:
         visit = PageVisit(name, page.url)
         if self.screenshots:
-            try:
-                visit.screenshot = page.screenshot(full_page=True, type="jpeg", quality=70)
-            except PlaywrightError:
-                visit.screenshot = None
+            visit.screenshot = page_screenshot(page)  # best effort: None when it cannot be had
         flow.pages.append(visit)
         if self.on_page:
             self.on_page(visit)
