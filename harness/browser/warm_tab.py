@@ -1,4 +1,4 @@
-"""One browser tab that logged-in flows take turns in, reset to the saved login before each flow.
+"""One browser tab that logged-in flows take turns in, reset to their saved login before each flow.
 
 A new tab or context costs a renderer process: most of what a short flow costs the browser (measured
 with scripts/bench_harness.py: a flow in a kept tab costs about half). What a fresh context with the saved
@@ -35,8 +35,8 @@ def usable_for(state: dict) -> bool:
 class WarmTab:
     """The tab, its CDP session and the origins its flows have visited since the last reset."""
 
-    def __init__(self, browser, context_args: dict, state_path: Path):
-        self.context = browser.new_context(**context_args, storage_state=str(state_path), service_workers="block")
+    def __init__(self, browser, context_args: dict):
+        self.context = browser.new_context(**context_args, service_workers="block")  # cookies: reset()
         try:
             self.page = self.context.new_page()
             self.cdp = self.context.new_cdp_session(self.page)  # Chromium only: elsewhere fresh contexts
@@ -91,46 +91,44 @@ class WarmTab:
 
 
 class WarmTabs:
-    """One warm tab per saved login in one browser: lent for a flow, settled or dropped after it."""
+    """The warm tab of one browser, lent to one flow at a time whatever its login: reset() puts exactly
+    that login's cookies in (one tab per login kept a context and a renderer per site alive in every
+    worker: 0.66 GiB more at the default run's peak)."""
 
     def __init__(self, browser, context_args: dict):
         self.browser, self.context_args = browser, context_args
-        self._tabs: dict[Path, WarmTab] = {}
+        self._tab: WarmTab | None = None
 
     def page_for(self, state_path: Path):
-        """The tab of this saved login, reset to it; None: use a fresh context (the login carries
-        localStorage, or the browser speaks no CDP)."""
-        state = saved_login(state_path)  # re-read: a relogin may have replaced it
+        """The tab, reset to this saved login; None: use a fresh context (the login carries localStorage,
+        or the browser speaks no CDP)."""
+        state = saved_login(state_path)  # read each time: a relogin may have replaced it
         if not usable_for(state):
             return None
-        tab = self._tabs.get(state_path)
-        if tab is not None:
+        if self._tab is not None:
             try:
-                return tab.reset(state)
+                return self._tab.reset(state)
             except PlaywrightError:  # its browser process went away: start again
-                self.drop(state_path)
+                self.drop()
         try:
-            tab = WarmTab(self.browser, self.context_args, state_path)
+            self._tab = WarmTab(self.browser, self.context_args)
         except PlaywrightError:
             return None
-        self._tabs[state_path] = tab
-        return tab.reset(state)
+        return self._tab.reset(state)
 
-    def end(self, state_path: Path, ok: bool) -> None:
+    def end(self, ok: bool) -> None:
         """After a flow: settled for the next one, or (the flow broke, maybe the tab with it) dropped."""
-        tab = self._tabs.get(state_path)
-        if tab is None:
+        if self._tab is None:
             return
         if not ok:
-            self.drop(state_path)
+            self.drop()
             return
-        tab.settle()
+        self._tab.settle()
 
-    def drop(self, state_path: Path) -> None:
-        tab = self._tabs.pop(state_path, None)
-        if tab is not None:
-            tab.close()
+    def drop(self) -> None:
+        if self._tab is not None:
+            self._tab.close()
+            self._tab = None
 
     def close(self) -> None:
-        for state_path in list(self._tabs):
-            self.drop(state_path)
+        self.drop()

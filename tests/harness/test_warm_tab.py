@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.browser.warm_tab import WarmTab, usable_for
+from harness.browser.warm_tab import WarmTab, WarmTabs, usable_for
 
 WRITE = b"""<html><body><script>
 localStorage.setItem('left', 'by flow 1'); sessionStorage.setItem('left', 'by flow 1');
@@ -39,13 +39,17 @@ def origin():
     server.shutdown()
 
 
-@pytest.fixture
-def saved_login(tmp_path):
-    state = {"cookies": [{"name": "login", "value": "L", "domain": "127.0.0.1", "path": "/", "expires": -1,
+def login_file(tmp_path, value: str):
+    state = {"cookies": [{"name": "login", "value": value, "domain": "127.0.0.1", "path": "/", "expires": -1,
                           "httpOnly": False, "secure": False, "sameSite": "Lax"}], "origins": []}
-    path = tmp_path / "state.json"
+    path = tmp_path / f"state-{value}.json"
     path.write_text(json.dumps(state))
     return path, state
+
+
+@pytest.fixture
+def saved_login(tmp_path):
+    return login_file(tmp_path, "L")
 
 
 def read_back(page, origin):
@@ -55,7 +59,7 @@ def read_back(page, origin):
 
 def test_what_a_flow_leaves_is_gone_for_the_next(chromium, origin, saved_login):
     path, state = saved_login
-    tab = WarmTab(chromium, {}, path)
+    tab = WarmTab(chromium, {})
     try:
         page = tab.reset(state)
         page.goto(f"{origin}/write")
@@ -69,13 +73,28 @@ def test_what_a_flow_leaves_is_gone_for_the_next(chromium, origin, saved_login):
 
 def test_the_same_tab_serves_every_flow(chromium, origin, saved_login):
     path, state = saved_login
-    tab = WarmTab(chromium, {}, path)
+    tab = WarmTab(chromium, {})
     try:
         first = tab.reset(state)
         first.goto(f"{origin}/read")
         assert tab.reset(state) is first and len(tab.context.pages) == 1
     finally:
         tab.close()
+
+
+def test_one_tab_serves_two_logins_each_with_its_own_cookies_only(chromium, origin, tmp_path):
+    (site_a, _), (site_b, _) = login_file(tmp_path, "A"), login_file(tmp_path, "B")
+    tabs = WarmTabs(chromium, {})
+    try:
+        page = tabs.page_for(site_a)
+        page.goto(f"{origin}/write")
+        tabs.end(ok=True)
+        again = tabs.page_for(site_b)
+        assert again is page and read_back(again, origin) == [None, None, "login=B"]
+        tabs.end(ok=False)  # a broken flow: the tab is not lent again
+        assert tabs.page_for(site_a) is not page
+    finally:
+        tabs.close()
 
 
 def test_a_login_with_local_storage_gets_fresh_contexts():
