@@ -401,6 +401,7 @@ def test_error_body_kind():
     (RANDOM, 200, 260),  # prefix stripped, 43 chars x 6 bits at most
     (secrets.token_hex(16), 120, 128.1),
     ("0q3kLmN_pRsTuVwXyZ12b4", 120, 132.1),  # 16 random bytes in base64url (fixed: a random one can look prefixed)
+    ("aBcDeFgHiJ_kLmNoPqRsTuVwXyZ0123", 180, 192.1),  # 24 random bytes that start like a prefix: all counted
     ("ab" * 30, 0, 61),  # repetitive: bounded by its two distinct characters
     ("x" * 64, 0, 0),
 ])
