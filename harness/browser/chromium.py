@@ -13,7 +13,11 @@ STABILITY_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disabl
                   "--disable-component-update", "--disable-sync",
                   # memory: two browsers run at once (client mode and integration mode); contexts are
                   # sequential, so one renderer and an in-process GPU thread are enough (~140 MB less each)
-                  "--in-process-gpu", "--renderer-process-limit=1"]
+                  "--in-process-gpu", "--renderer-process-limit=1",
+                  # Chromium reloads a network error page by itself (after 1 s, 5 s, ...): the callback's
+                  # error page left in a warm tab re-requested the callback URL while the next flow ran,
+                  # and that flow took it for its own callback
+                  "--disable-auto-reload"]
 # no --disable-features here: Chromium keeps only the last one, and Playwright's own list (Translate,
 # OptimizationHints, MediaRouter, PaintHolding, ...) comes first
 SYSTEM_CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")

@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from harness.browser.warm_tab import WarmTab, WarmTabs, usable_for
 
@@ -102,3 +103,14 @@ def test_a_login_with_local_storage_gets_fresh_contexts():
     assert usable_for({"cookies": [], "origins": [{"origin": "https://app.datadoghq.com", "localStorage": []}]})
     assert not usable_for({"cookies": [], "origins": [
         {"origin": "https://app.datadoghq.com", "localStorage": [{"name": "dd", "value": "1"}]}]})
+
+
+def test_an_error_page_left_in_the_tab_is_not_reloaded_by_chromium(page):
+    """The callback's host is unreachable in client mode: Chromium's error page must not re-request it
+    (with its code) later, while the next flow runs in the same tab (the harness's launch flags)."""
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    with pytest.raises(PlaywrightError):
+        page.goto("https://callback.invalid/cb?code=x")  # .invalid never resolves
+    page.wait_for_timeout(2500)  # Chromium's first automatic reload comes after about a second
+    assert requests == ["https://callback.invalid/cb?code=x"]
