@@ -5,7 +5,9 @@ logged-in browser session's cookies and post the consent form's Authorize button
 One round trip pair instead of a rendered flow. Anything unexpected (no session, a login page, an org
 picker, a page whose Authorize button is not in a plain form, an answer that is not a redirect to the
 callback with a code) is not judged here: the caller falls back to a rendered flow, which meets the page
-and says what it is. Nothing here reaches the report (the requests carry the session's cookies).
+and says what it is. A transport error is the target's (TargetUnavailable, in the rendered flow's words),
+never a second try: a POST may have been processed. Nothing else here reaches the report (the requests
+carry the session's cookies; the error names the method and the URL without its query).
 """
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 import httpx
 import lxml.html
 
+from core.errors import TargetUnavailable
 from core.redact import REDACTOR
 from harness.browser.consent import FlowResult, PageVisit, is_datadog_host
 from harness.config.recipes import Locator, Recipes
 
 MAX_HOPS = 5  # authorize -> (a same-host redirect or two) -> the consent page
+# the rendered flow's patience (Playwright's default navigation timeout): a posted flow waits as long
+FORM_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -96,7 +101,7 @@ def _fetch(client: httpx.Client, method: str, url: str, jar: dict, web_host: str
         if data is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             content = urlencode(data)
-        resp = client.request(method, url, headers=headers, content=content)
+        resp = _request(client, method, url, headers, content)
         n += 1
         jar.update(dict(resp.cookies))
         location = resp.headers.get("location")
@@ -108,6 +113,22 @@ def _fetch(client: httpx.Client, method: str, url: str, jar: dict, web_host: str
             continue
         return resp, url, n, None
     return resp, url, n, None
+
+
+def _request(client: httpx.Client, method: str, url: str, headers: dict, content) -> httpx.Response:
+    """A transport error is the target's (Datadog unreachable), said as the rendered flow says it, never a
+    reason to try again in a browser: a POST (the org picker, the approval) may have been processed, and a
+    page that did not come in 30 s would not come in the browser's 30 s either."""
+    try:
+        return client.request(method, url, headers=headers, content=content)
+    except httpx.TransportError as exc:
+        parts = urlsplit(url)  # no query: it carries the state and the PKCE challenge
+        where = f"{method} {parts.scheme}://{parts.netloc}{parts.path}"
+        how = f"{type(exc).__name__}, consent form posted without rendering"
+        if isinstance(exc, httpx.TimeoutException):
+            raise TargetUnavailable(f"Datadog's page did not arrive in time: {where} still unanswered after "
+                                    f"{FORM_TIMEOUT_S:.0f} s ({how})") from exc
+        raise TargetUnavailable(f"Datadog unreachable: {where} failed ({how})") from exc
 
 
 def _submit(doc, button, page_url: str):
@@ -129,10 +150,7 @@ def post_consent(client: httpx.Client, authorize_url: str, storage_state: Path, 
     jar = session_cookies(storage_state, web_host)
     if not jar:
         return FormPostOutcome(None, "no session cookies for " + web_host)
-    try:
-        return _post_consent(client, authorize_url, jar, web_host, recipes, org)
-    except httpx.TransportError as exc:  # the rendered flow meets the same and says so in its own terms
-        return FormPostOutcome(None, f"{type(exc).__name__} from {web_host}")
+    return _post_consent(client, authorize_url, jar, web_host, recipes, org)
 
 
 def _post_consent(client, authorize_url: str, jar: dict, web_host: str, recipes: Recipes, org) -> FormPostOutcome:

@@ -3,12 +3,13 @@ fall-back to a rendered flow (with the reason) on anything else."""
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 
-from core.errors import ConfigError
+from core.errors import ConfigError, TargetUnavailable
 from harness.browser.form_consent import post_consent, session_cookies
 from harness.config.recipes import builtin_recipes, merge, _builtin_data
 
@@ -101,11 +102,37 @@ def test_no_session_no_request(tmp_path):
     assert post_consent(serve([], seen), AUTHORIZE, path, builtin_recipes()).flow is None and not seen
 
 
-def test_transport_error_falls_back(state_file):
+def test_a_transport_error_is_the_targets_not_a_second_try(state_file):
+    seen: list = []
+
     def fail(request):
+        seen.append(request.method)
         raise httpx.ConnectError("refused")
-    outcome = post_consent(httpx.Client(transport=httpx.MockTransport(fail)), AUTHORIZE, state_file, builtin_recipes())
-    assert outcome.flow is None and "ConnectError" in outcome.reason
+    with pytest.raises(TargetUnavailable, match=r"^Datadog unreachable: GET https://app.datadoghq.com/oauth2/v1/"
+                                                r"authorize failed \(ConnectError"):
+        post_consent(httpx.Client(transport=httpx.MockTransport(fail)), AUTHORIZE, state_file, builtin_recipes())
+    assert seen == ["GET"]
+
+
+@pytest.mark.parametrize("error,says", [
+    (httpx.ReadTimeout("slow"), "did not arrive in time: POST https://app.datadoghq.com/oauth2/v1/authorize still "
+                                "unanswered after 30 s"),
+    (httpx.ConnectError("reset"), "Datadog unreachable: POST https://app.datadoghq.com/oauth2/v1/authorize failed"),
+])
+def test_the_approval_is_never_tried_twice(state_file, error, says):
+    """A transport error on the consent form's POST is the target's (broken, Datadog unreachable), not a reason
+    to render the flow and approve again: the approval may have been processed."""
+    seen: list = []
+
+    def handler(request):
+        seen.append(request.method)
+        if request.method == "POST":
+            raise error
+        return html(CONSENT)
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    with pytest.raises(TargetUnavailable, match=re.escape(says)):
+        post_consent(client, AUTHORIZE, state_file, builtin_recipes())
+    assert seen == ["GET", "POST"]
 
 
 def test_recipe_locators_name_the_button(state_file):
