@@ -35,15 +35,21 @@ SCREENSHOT_QUALITY = 70
 MAX_SCREENSHOT_HEIGHT = 8000  # CSS pixels: a page longer than this is cut (the top is what a reviewer reads)
 
 
+def cdp_session(page):
+    """The page's one CDP session (Chromium only: raises elsewhere), made on first use."""
+    cdp = _CDP_SESSIONS.get(page)
+    if cdp is None:
+        cdp = _CDP_SESSIONS[page] = page.context.new_cdp_session(page)
+    return cdp
+
+
 def page_screenshot(page) -> bytes | None:
     """A full-page JPEG of a page a flow passes through, best effort (None when it cannot be had): a busy
     renderer must not break the test. Chromium's own capture (CDP, optimizeForSpeed) costs about half of
     Playwright's screenshot, which a flow pays on every page even when the test passes and the
     screenshot is dropped (--screenshots failing); elsewhere Playwright's."""
     try:
-        cdp = _CDP_SESSIONS.get(page)
-        if cdp is None:
-            cdp = _CDP_SESSIONS[page] = page.context.new_cdp_session(page)
+        cdp = cdp_session(page)
         size = cdp.send("Page.getLayoutMetrics")["cssContentSize"]
         viewport = page.viewport_size or {"width": 0, "height": 0}
         params = {"format": "jpeg", "quality": SCREENSHOT_QUALITY, "optimizeForSpeed": True}
@@ -69,7 +75,7 @@ def capture_page(page) -> tuple[str, bytes | None, str | None]:
         except Exception:
             return None
     title = attempt(page.title) or ""
-    screenshot = attempt(lambda: page.screenshot(full_page=True, type="jpeg", quality=70, timeout=5000))
+    screenshot = page_screenshot(page)
     aria = attempt(lambda: page.locator("body").aria_snapshot(timeout=5000))
     return title, screenshot, aria
 

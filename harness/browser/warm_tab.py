@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
 
+from harness.browser.evidence import cdp_session
+
 # Storage.clearDataForOrigin's types: "local_storage" covers sessionStorage too (checked: both are gone)
 CLEARED_STORAGE = "local_storage,indexeddb,cache_storage,websql,file_systems"
 SETTLE_TIMEOUT_MS = 5000
@@ -39,7 +41,7 @@ class WarmTab:
         self.context = browser.new_context(**context_args, service_workers="block")  # cookies: reset()
         try:
             self.page = self.context.new_page()
-            self.cdp = self.context.new_cdp_session(self.page)  # Chromium only: elsewhere fresh contexts
+            self.cdp = cdp_session(self.page)  # Chromium only: elsewhere fresh contexts (shared with screenshots)
         except PlaywrightError:
             self.context.close()
             raise

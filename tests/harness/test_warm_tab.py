@@ -58,29 +58,28 @@ def read_back(page, origin):
     return page.evaluate("[localStorage.getItem('left'), sessionStorage.getItem('left'), document.cookie]")
 
 
-def test_what_a_flow_leaves_is_gone_for_the_next(chromium, origin, saved_login):
-    path, state = saved_login
+@pytest.fixture
+def tab(chromium):
     tab = WarmTab(chromium, {})
-    try:
-        page = tab.reset(state)
-        page.goto(f"{origin}/write")
-        assert read_back(page, origin) == ["by flow 1", "by flow 1", "login=L; extra=1"]  # same flow: kept
-        tab.settle()
-        page = tab.reset(state)
-        assert read_back(page, origin) == [None, None, "login=L"]
-    finally:
-        tab.close()
+    yield tab
+    tab.close()
 
 
-def test_the_same_tab_serves_every_flow(chromium, origin, saved_login):
-    path, state = saved_login
-    tab = WarmTab(chromium, {})
-    try:
-        first = tab.reset(state)
-        first.goto(f"{origin}/read")
-        assert tab.reset(state) is first and len(tab.context.pages) == 1
-    finally:
-        tab.close()
+def test_what_a_flow_leaves_is_gone_for_the_next(tab, origin, saved_login):
+    _, state = saved_login
+    page = tab.reset(state)
+    page.goto(f"{origin}/write")
+    assert read_back(page, origin) == ["by flow 1", "by flow 1", "login=L; extra=1"]  # same flow: kept
+    tab.settle()
+    page = tab.reset(state)
+    assert read_back(page, origin) == [None, None, "login=L"]
+
+
+def test_the_same_tab_serves_every_flow(tab, origin, saved_login):
+    _, state = saved_login
+    first = tab.reset(state)
+    first.goto(f"{origin}/read")
+    assert tab.reset(state) is first and len(tab.context.pages) == 1
 
 
 def test_one_tab_serves_two_logins_each_with_its_own_cookies_only(chromium, origin, tmp_path):
