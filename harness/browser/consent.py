@@ -203,7 +203,13 @@ class SlowPageWatch:
         self.pending: dict = {}  # request -> monotonic start
 
     def _start(self, request) -> None:
-        if request.is_navigation_request() and is_datadog_host(urlsplit(request.url).hostname):
+        if not request.is_navigation_request():
+            return
+        # a frame has one navigation in flight: a new one supersedes the one before, whose requestfailed
+        # event Chromium does not always send (a superseded document is not Datadog's slowness)
+        for earlier in [r for r in self.pending if r.frame == request.frame]:
+            del self.pending[earlier]
+        if is_datadog_host(urlsplit(request.url).hostname):
             self.pending[request] = time.monotonic()
 
     def _done(self, event) -> None:  # response, requestfinished, requestfailed

@@ -116,7 +116,7 @@ class PartnerDriver:
         self.consent = consent
         self.on_page = on_page
         self.screenshots = screenshots
-        self._nav = {"last": time.monotonic(), "pending": set(), "url": ""}
+        self._nav = {"last": time.monotonic(), "pending": None, "answered": False, "url": ""}
 
     def run(self, page: Page, url: str, settle_s: float = 1.5, stop_at_datadog: bool = False) -> PartnerFlow:
         """Follow the partner's flow to its success or error page (or, with stop_at_datadog, only until
@@ -153,13 +153,15 @@ class PartnerDriver:
         """Record main-frame navigations and the last document status; fill in where the flow ended."""
         started = time.monotonic()
         status: dict = {}
-        nav = self._nav = {"last": started, "pending": set(), "url": ""}
+        # the main frame has one navigation in flight at most: a new one supersedes (cancels or follows)
+        # the one before, so only the latest is watched - a superseded request whose requestfinished or
+        # requestfailed never arrives must not hold the page "unsettled" until timeout_s
+        nav = self._nav = {"last": started, "pending": None, "answered": False, "url": ""}
 
         def on_request(request):
             if request.is_navigation_request() and request.frame == page.main_frame:
                 flow.navigations.append(request.url)
-                nav["last"] = time.monotonic()
-                nav["pending"].add(request)
+                nav.update(last=time.monotonic(), pending=request, answered=False)
                 for k, v in parse_qsl(urlsplit(request.url).query):
                     if k == "code":
                         REDACTOR.add(v, "authorization_code")
@@ -168,11 +170,12 @@ class PartnerDriver:
             if response.request.is_navigation_request() and response.frame == page.main_frame:
                 status["status"] = response.status
                 nav["last"] = time.monotonic()
+                if response.request == nav["pending"]:
+                    nav["answered"] = True
 
         def on_done(request):
-            if request in nav["pending"]:
-                nav["pending"].discard(request)
-                nav["last"] = time.monotonic()
+            if request == nav["pending"]:
+                nav.update(last=time.monotonic(), pending=None)
 
         page.on("request", on_request)
         page.on("response", on_response)
@@ -246,7 +249,10 @@ class PartnerDriver:
         if page.url != nav["url"]:
             nav["url"], nav["last"] = page.url, time.monotonic()
             return False
-        if nav["pending"] or time.monotonic() - nav["last"] < self.config.settle_s:
+        # a navigation still unanswered is in flight; an answered one whose document has loaded (checked
+        # below, settle_s after its response) is done even if its requestfinished event is late or lost
+        in_flight = nav["pending"] is not None and not nav["answered"]
+        if in_flight or time.monotonic() - nav["last"] < self.config.settle_s:
             return False
         try:
             return page.evaluate("() => document.readyState") == "complete"

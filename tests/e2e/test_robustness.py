@@ -213,6 +213,7 @@ class FakeRequest:
     url: str
     method: str = "POST"
     navigation: bool = True
+    frame: str = "main"
 
     def is_navigation_request(self) -> bool:
         return self.navigation
@@ -258,7 +259,8 @@ def test_a_datadog_page_that_never_arrives_is_target_unavailable():
     assert isinstance(_watched([("request", slow)], LoginFailed("unrecognised page")), TargetUnavailable)
 
 
-@pytest.mark.parametrize("case", ["answered", "failed", "not_datadog", "not_navigation", "just_asked", "other_error"])
+@pytest.mark.parametrize("case", ["answered", "failed", "superseded", "not_datadog", "not_navigation", "just_asked",
+                                  "other_error"])
 def test_other_timeouts_keep_their_class(case):
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -269,6 +271,8 @@ def test_other_timeouts_keep_their_class(case):
         events.append(("response", FakeResponse(request)))
     if case == "failed":
         events.append(("requestfailed", request))
+    if case == "superseded":  # the frame went on to another page; Chromium sent no requestfailed for the first
+        events.append(("request", FakeRequest("https://integration.example.com/oauth/callback?code=c", "GET")))
     exc = ValueError("boom") if case == "other_error" else PlaywrightTimeoutError("Locator.click: Timeout 20000ms")
     got = _watched(events, exc, age=1.0 if case == "just_asked" else 31.0)
     assert got is exc  # a locator that finds nothing is the harness's (or the recipe's) problem

@@ -320,9 +320,9 @@ def test_rule_delay(emu):
     resp = emu.get(emu.api("EU1", "/api/v1/validate"))
     assert time.monotonic() - start >= 0.25
     assert resp.status_code == 403  # the normal answer, late
-    start = time.monotonic()
     emu.get(emu.api("EU1", "/api/v1/validate"))
-    assert time.monotonic() - start < 0.2
+    # times=1: the second request is not delayed (read from the rule's hits, not a clock: machines are noisy)
+    assert [r["hits"] for r in emu.control("GET", "rules").json()["rules"]] == [1]
 
 
 def test_rule_delay_then_status(emu):

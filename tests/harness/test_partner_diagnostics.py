@@ -5,12 +5,13 @@ saved snapshot. A real Chromium on pages this test serves itself (no network).""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from urllib.parse import parse_qsl
 
 import pytest
 
 from harness.browser.consent import ConsentDriver
-from harness.browser.partner import PartnerDriver
+from harness.browser.partner import PartnerDriver, PartnerFlow
 from harness.config.integration import IntegrationConfig, PartnerLogin
 
 ORIGIN = "https://partner.example"
@@ -114,3 +115,80 @@ def test_a_wrong_success_text_is_named_when_the_page_settles(partner_page, tmp_p
     assert flow.outcome == "stuck" and seconds < 12, seconds
     assert "success.text 'Connected to Datadog'" in flow.problem and "partner.example/done" in flow.problem
     assert "title 'Partner'" in flow.problem
+
+
+class _FakeRequest:
+    def __init__(self, page, url):
+        self.frame, self.url = page.main_frame, url
+
+    def is_navigation_request(self):
+        return True
+
+
+class _FakeResponse:
+    def __init__(self, request, status=200):
+        self.request, self.frame, self.status = request, request.frame, status
+
+
+class _FakePage:
+    """Only what PartnerDriver._watching and _settled read: events are emitted by the test."""
+    main_frame = object()
+
+    def __init__(self):
+        self.url, self.handlers = f"{ORIGIN}/login", {}
+
+    def on(self, event, handler):
+        self.handlers[event] = handler
+
+    def remove_listener(self, event, handler):
+        self.handlers.pop(event, None)
+
+    def emit(self, event, arg):
+        self.handlers[event](arg)
+
+    def evaluate(self, script):
+        assert "readyState" in script
+        return "complete"
+
+    def locator(self, _selector):
+        return SimpleNamespace(inner_text=lambda timeout: "")
+
+
+def _settles(page, driver, within_s=2.0):
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if driver._settled(page):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_superseded_navigation_whose_finish_event_is_lost_does_not_hold_the_page_unsettled(tmp_path):
+    # seen in Chromium: a document that starts the next navigation while it loads (location.replace in an
+    # inline script) is answered but never reported finished or failed; the page it went on to settles
+    config = IntegrationConfig(onboarding_url=f"{ORIGIN}/start", redirect_uri=f"{ORIGIN}/cb", client_ids=("c",),
+                               success_text="All set", settle_s=0.1)
+    driver = PartnerDriver(config, ConsentDriver(None, None, "EU1", snapshot_dir=tmp_path), screenshots=False)
+    page = _FakePage()
+    with driver._watching(page, PartnerFlow(start_url=f"{ORIGIN}/start")):
+        start = _FakeRequest(page, f"{ORIGIN}/start")
+        page.emit("request", start)
+        page.emit("response", _FakeResponse(start))  # ... and no requestfinished for it, ever
+        login = _FakeRequest(page, f"{ORIGIN}/login")
+        page.emit("request", login)
+        assert not _settles(page, driver, within_s=0.4), "the latest navigation is unanswered: not settled"
+        page.emit("response", _FakeResponse(login, 401))
+        page.emit("requestfinished", login)
+        assert _settles(page, driver), "the superseded request must not count as in flight"
+
+
+def test_an_answered_navigation_counts_as_loaded_once_its_document_is_complete(tmp_path):
+    config = IntegrationConfig(onboarding_url=f"{ORIGIN}/start", redirect_uri=f"{ORIGIN}/cb", client_ids=("c",),
+                               success_text="All set", settle_s=0.1)
+    driver = PartnerDriver(config, ConsentDriver(None, None, "EU1", snapshot_dir=tmp_path), screenshots=False)
+    page = _FakePage()
+    with driver._watching(page, PartnerFlow(start_url=f"{ORIGIN}/start")):
+        login = _FakeRequest(page, f"{ORIGIN}/login")
+        page.emit("request", login)
+        page.emit("response", _FakeResponse(login))  # its requestfinished late or lost
+        assert _settles(page, driver)
