@@ -111,7 +111,8 @@ def targets_document(snapshot: dict, address: str, ca_pem: str, spki: str) -> di
 # ---- bring your own partner app (ddoauth-emulator --partner-host) -----------------------------------------
 
 # what a partner's `--partner-config` file may set in the integration section (the rest comes from the options)
-PARTNER_CONFIG_KEYS = ("client_id", "client_name", "success", "failure", "login", "data", "org_keys", "timeout_s")
+PARTNER_CONFIG_KEYS = ("client_id", "client_name", "success", "failure", "login", "data", "org_keys", "timeout_s",
+                       "settle_s")
 FILL_IN = """\
 # FILL IN before running integration mode: the `integration` section (one, shared by every target through
 # the YAML anchor &partner) does not yet say how your app's pages look. Add under it:

@@ -271,7 +271,9 @@ class PartnerDriver:
         if c.login is not None:
             wanted.append(f"login.url /{c.login.url}/" if c.login.url else
                           f"a login page with an input labelled {c.login.fields[0][0]!r}")
-        return "the partner's page settled and matches none of the configured pages (" + ", ".join(wanted) + ")"
+        return (f"the partner's page settled (no navigation for {c.settle_s:g} s) and matches none of the configured "
+                f"pages (" + ", ".join(wanted) + "; a page that is still loading its content needs a longer "
+                "integration.settle_s)")
 
     def _login_missing(self, page: Page) -> str | None:
         login = self.config.login

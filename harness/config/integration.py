@@ -53,7 +53,7 @@ class IntegrationConfig:
     org_keys: OrgKeys | None = None
     timeout_s: float = 45.0
     # a partner page that stays still this long and matches none of the configured pages ends the flow at once
-    # (with what is missing), instead of waiting out timeout_s (not a targets-file key yet: schema.py)
+    # (with what is missing), instead of waiting out timeout_s; a slow single-page app may need more
     settle_s: float = 3.0
 
     @property
@@ -134,13 +134,15 @@ def parse_integration(raw, source: str, where: str, client_id: str, client_name:
         REDACTOR.add(org_keys.api_key, "api_key")
         REDACTOR.add(org_keys.app_key, "application_key")
     timeout = _seconds(raw.get("timeout_s", 45), 600, source, f"{where}.timeout_s")
+    settle = _seconds(raw.get("settle_s", min(IntegrationConfig.settle_s, timeout)), timeout, source,
+                      f"{where}.settle_s (at most timeout_s)")
     return IntegrationConfig(
         onboarding_url=_https(raw["onboarding_url"], source, f"{where}.onboarding_url"),
         redirect_uri=_https(raw["redirect_uri"], source, f"{where}.redirect_uri"),
         client_ids=tuple(ids), client_name=raw.get("client_name") or client_name,
         success_url=_regex(success["url"], source, f"{where}.success.url") if success.get("url") else None,
         success_text=success.get("text"), failure_text=failure.get("text"),
-        login=login, data=data, org_keys=org_keys, timeout_s=timeout, settle_s=min(IntegrationConfig.settle_s, timeout))
+        login=login, data=data, org_keys=org_keys, timeout_s=timeout, settle_s=settle)
 
 
 def integration_as_dict(cfg: IntegrationConfig) -> dict:
@@ -165,6 +167,7 @@ def integration_as_dict(cfg: IntegrationConfig) -> dict:
     if cfg.org_keys:
         out["org_keys"] = {"api_key": cfg.org_keys.api_key, "app_key": cfg.org_keys.app_key}
     out["timeout_s"] = cfg.timeout_s
+    out["settle_s"] = cfg.settle_s
     return out
 
 

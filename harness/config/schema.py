@@ -73,6 +73,7 @@ class IntegrationKeys(_Strict):
     data: DataKeys | None = None
     org_keys: OrgKeysKeys | None = None
     timeout_s: Any = None
+    settle_s: Any = None
 
 
 class TargetKeys(_Strict):

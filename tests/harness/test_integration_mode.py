@@ -41,6 +41,12 @@ def test_minimal_section_defaults_to_the_targets_client():
     assert cfg.login is None and cfg.data is None and cfg.org_keys is None
 
 
+def test_settle_s_is_three_seconds_unless_set_and_never_above_timeout_s():
+    assert parse().settle_s == 3.0
+    assert parse(settle_s=8).settle_s == 8.0  # a single-page app that loads its content late
+    assert parse(timeout_s=2).settle_s == 2.0
+
+
 def test_full_section_registers_its_secrets():
     cfg = parse(client_id=["pub", "test"], client_name="Acme Observability",
                 login={"fields": {"Email": "a@b.example", "Password": "partner-pw-77881"}, "submit": "^Go$"},
@@ -65,6 +71,8 @@ def test_full_section_registers_its_secrets():
     ({"data": {"metric": "m", "wait_s": "soon"}}, "integration.data.wait_s"),
     ({"org_keys": {"api_key": "k"}}, "integration.org_keys needs api_key and app_key"),
     ({"timeout_s": 0}, "integration.timeout_s"),
+    ({"settle_s": "soon"}, "integration.settle_s"),
+    ({"timeout_s": 10, "settle_s": 12}, "integration.settle_s (at most timeout_s) must be a number of seconds in (0, 10]"),
     ({"failure": "Oops"}, "integration.failure must be a mapping"),
 ])
 def test_bad_sections_are_one_line_errors(changes, fragment):
@@ -372,6 +380,6 @@ def test_section_round_trips_through_a_targets_file():
 
     cfg = parse(client_id=["pub"], login={"fields": {"Email": "a@b.example", "Password": "pw-round-trip-1"}},
                 data={"metric": "acme.up", "tag": "source:acme"}, failure={"text": "Oops"},
-                org_keys={"api_key": "rt-api-key-1", "app_key": "rt-app-key-2"})
+                org_keys={"api_key": "rt-api-key-1", "app_key": "rt-app-key-2"}, settle_s=5)
     again = parse_integration(integration_as_dict(cfg), SRC, "targets[a].integration", "other", None)
     assert again == cfg
