@@ -383,3 +383,41 @@ def test_section_round_trips_through_a_targets_file():
                 org_keys={"api_key": "rt-api-key-1", "app_key": "rt-app-key-2"}, settle_s=5)
     again = parse_integration(integration_as_dict(cfg), SRC, "targets[a].integration", "other", None)
     assert again == cfg
+
+
+@pytest.mark.parametrize("outcome, error, kept", [
+    ("success", None, True), ("failure", None, True), ("at_datadog", None, True),
+    ("stuck", None, False),  # a stuck or looping partner page may still navigate: not lent to the next test
+    ("failure", "net::ERR_CONNECTION_REFUSED", False), ("raises", None, False),
+])
+def test_the_warm_tab_is_kept_only_when_the_partner_page_was_left_still(outcome, error, kept, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from fixtures.integration import PartnerSession
+    from harness.browser.partner import PartnerFlow
+
+    ended: list[bool] = []
+    page = SimpleNamespace(context="the tab's context")
+    tabs = SimpleNamespace(page_for=lambda path: page, end=lambda ok: ended.append(ok))
+    sessions = SimpleNamespace(ensure_login=lambda target: tmp_path / "login.json", fresh_contexts=False)
+    session = PartnerSession(SimpleNamespace(name="EU1-sandbox"), browser=None, context_args={}, sessions=sessions,
+                             run_stats=SimpleNamespace(add=lambda *a, **k: None), tabs=tabs)
+
+    class Driver:
+        def _flow(self):
+            if outcome == "raises":
+                raise RuntimeError("the browser went away")
+            return PartnerFlow(start_url="https://app.partner.example/start", outcome=outcome, error=error)
+
+        def run(self, page, url, stop_at_datadog=False):
+            return self._flow()
+
+        def deliver(self, page, url):
+            return self._flow()
+    monkeypatch.setattr(PartnerSession, "driver", lambda self, decision="authorize": Driver())
+    try:
+        session.deliver("https://app.partner.example/cb", "deliver") if error else session.run("https://x.example/s")
+    except RuntimeError:
+        pass
+    session.close()
+    assert ended == [kept]
