@@ -14,6 +14,18 @@ _REQUIRED = ("domain", "web_host", "api_host", "logs_intake_host", "environment"
 
 
 @dataclass(frozen=True)
+class Endpoints:
+    """Where a site's OAuth endpoints are: Datadog's documented paths unless a targets file's `endpoints`
+    says otherwise (a Datadog that moved one, e.g. the token endpoint's /api/v2/oauth2/token alias)."""
+    authorize: str = "/oauth2/v1/authorize"  # on the site's web host (the consent form posts back to it)
+    token: str = "/oauth2/v1/token"  # on api.<domain>
+    revoke: str = "/oauth2/v1/revoke"  # on api.<domain>
+
+
+DOCUMENTED_ENDPOINTS = Endpoints()
+
+
+@dataclass(frozen=True)
 class Site:
     key: str
     domain: str
@@ -34,15 +46,15 @@ class Site:
 
     @property
     def authorize_url(self) -> str:
-        return f"{self.web_origin}/oauth2/v1/authorize"
+        return f"{self.web_origin}{DOCUMENTED_ENDPOINTS.authorize}"
 
     @property
     def token_url(self) -> str:
-        return f"{self.api_origin}/oauth2/v1/token"
+        return f"{self.api_origin}{DOCUMENTED_ENDPOINTS.token}"
 
     @property
     def revoke_url(self) -> str:
-        return f"{self.api_origin}/oauth2/v1/revoke"
+        return f"{self.api_origin}{DOCUMENTED_ENDPOINTS.revoke}"
 
     @property
     def hosts(self) -> tuple[str, ...]:

@@ -36,7 +36,8 @@ from core.scopes import fill_placeholders, load_catalogue
 from harness.config.recipes import Recipes, load_recipes
 from harness.config.targets import HarnessConfig, Target
 from harness.http.exchange import DatadogHTTP
-from harness.http.oauth_client import ClientCredentials, OAuthClient, authorize_url
+from harness.grants import oauth_client
+from harness.http.oauth_client import OAuthClient, authorize_url
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 4
 CONNECT_TIMEOUT_S = 5.0
@@ -197,11 +198,6 @@ def check_tls(host: str, addr: tuple[str, int], network: Network, timeout: float
 
 # ---- 3. client credentials ---------------------------------------------------------------------
 
-def oauth_client(http: DatadogHTTP, target: Target, domain: str | None = None) -> OAuthClient:
-    return OAuthClient(http, ClientCredentials(target.client.id, target.client.secret, target.client.kind),
-                       domain or target.site.domain)
-
-
 def check_credentials(http: DatadogHTTP, target: Target) -> Step:
     """A code exchange with a bogus code: the answer says whether the client authenticated, without a user."""
     client = oauth_client(http, target)
@@ -221,7 +217,8 @@ def check_credentials(http: DatadogHTTP, target: Target) -> Step:
     if ex.status == 400 and error:
         return ok("credentials", f"client accepted (the bogus code was refused as expected: {answer})")
     if ex.status == 404:
-        return fail("credentials", f"no token endpoint at {client.token_url} (404): check the target's site")
+        return fail("credentials", f"no token endpoint at {client.token_url} (404): check the target's site, or "
+                                   f"the targets file's endpoints.token (now {target.endpoints.token!r})")
     if 200 <= ex.status < 300:
         return fail("credentials", f"the token endpoint accepted a bogus code ({ex.status}): this is not a "
                                    f"Datadog token endpoint that checks codes; check the site and network.hosts")
@@ -341,7 +338,8 @@ def check_consent(browser: DoctorBrowser, http: DatadogHTTP, target: Target) -> 
 
     pkce = PKCE.generate()
     state = secrets.token_urlsafe(16)
-    url = authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, state, pkce)
+    url = authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, state, pkce,
+                        endpoints=target.endpoints)
     try:
         context = browser.new_context(storage_state=browser.sessions.get(target.login_key))
         try:

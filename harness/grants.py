@@ -18,7 +18,7 @@ from harness.http.oauth_client import ClientCredentials, OAuthClient
 
 def oauth_client(http: DatadogHTTP, target: Target, domain: str | None = None) -> OAuthClient:
     return OAuthClient(http, ClientCredentials(target.client.id, target.client.secret, target.client.kind),
-                       domain or target.site.domain)
+                       domain or target.site.domain, target.endpoints)
 
 
 @dataclass

@@ -100,7 +100,7 @@ def test_marketplace_key_needs_api_keys_write(target, browser_sessions, http, ve
     from fixtures.grants import new_state
     pkce, state = PKCE.generate(), new_state()
     url = authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, state, pkce,
-                        scope=" ".join(narrower))
+                        scope=" ".join(narrower), endpoints=target.endpoints)
     auth = authorize(browser_sessions, target, pkce=pkce, state=state, url=url, back_channel=True)
     if auth.code is None:
         pytest.skip(f"Datadog does not narrow scopes at authorize for this client: "

@@ -41,7 +41,7 @@ def request_url(target: Target, state: str | None, pkce: PKCE | None, *, replace
         pairs.append(("state", state))
     replace = replace or {}
     pairs = [(k, replace.get(k, v)) for k, v in pairs if k not in drop] + list(extra or [])
-    return f"{target.site.web_origin}/oauth2/v1/authorize?{urlencode(pairs, quote_via=quote)}"
+    return f"{target.site.web_origin}{target.endpoints.authorize}?{urlencode(pairs, quote_via=quote)}"
 
 
 def altered_redirect_uri(uri: str, variant: str) -> str | None:

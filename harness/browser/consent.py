@@ -144,7 +144,7 @@ def login_start(recipes: Recipes, target) -> str:
     if recipes.login_path is not None:
         return f"{target.site.web_origin}{recipes.login_path}"
     return authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, secrets.token_urlsafe(16),
-                         PKCE.generate())
+                         PKCE.generate(), endpoints=target.endpoints)
 
 
 def short_url(url: str) -> str:

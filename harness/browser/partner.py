@@ -26,6 +26,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from core.redact import REDACTOR
+from core.sites import DOCUMENTED_ENDPOINTS
 
 from harness.config.integration import IntegrationConfig
 from harness.browser.consent import ConsentDriver, FlowResult, PageVisit, is_datadog_host, short_url
@@ -37,9 +38,6 @@ from harness.browser.evidence import capture_page, page_screenshot, save_page
 SUCCESS_SETTLE_S = 0.5  # after a success page: how long it must stay (a refusal is watched for settle_s)
 
 
-def _is_authorize(url: str) -> bool:
-    parts = urlsplit(url)
-    return is_datadog_host(parts.hostname) and parts.path == "/oauth2/v1/authorize"
 
 
 @dataclass
@@ -56,6 +54,12 @@ class PartnerFlow:
     seconds: float = 0.0
     error: str | None = None  # the browser could not reach the partner (deliver only)
     problem: str | None = None  # what the configuration expected and the partner's page did not have
+    authorize_path: str = DOCUMENTED_ENDPOINTS.authorize  # the targets file's endpoints.authorize
+
+    def is_authorize(self, url: str) -> bool:
+        """A request to Datadog's authorize endpoint (the partner's hand-over, or Datadog's own hops)."""
+        parts = urlsplit(url)
+        return is_datadog_host(parts.hostname) and parts.path == self.authorize_path
 
     @property
     def authorize_urls(self) -> list[str]:
@@ -63,14 +67,14 @@ class PartnerFlow:
         (Datadog's own hops - after login, the site picker, the consent form - are not counted)."""
         out, previous = [], None
         for url in self.navigations:
-            if _is_authorize(url) and (previous is None or not is_datadog_host(urlsplit(previous).hostname)):
+            if self.is_authorize(url) and (previous is None or not is_datadog_host(urlsplit(previous).hostname)):
                 out.append(url)
             previous = url
         return out
 
     @property
     def datadog_authorize_hosts(self) -> list[str]:
-        hosts = [urlsplit(u).hostname for u in self.navigations if _is_authorize(u)]
+        hosts = [urlsplit(u).hostname for u in self.navigations if self.is_authorize(u)]
         return [h for i, h in enumerate(hosts) if i == 0 or hosts[i - 1] != h]
 
     @property
@@ -111,8 +115,10 @@ class PartnerDriver:
     """Walks the partner's app: its login (when configured), Datadog's pages, back to the partner."""
 
     def __init__(self, config: IntegrationConfig, consent: ConsentDriver,
-                 on_page: Callable[[PageVisit], None] | None = None, screenshots: bool = True):
+                 on_page: Callable[[PageVisit], None] | None = None, screenshots: bool = True,
+                 authorize_path: str = DOCUMENTED_ENDPOINTS.authorize):
         self.config = config
+        self.authorize_path = authorize_path
         self.consent = consent
         self.on_page = on_page
         self.screenshots = screenshots
@@ -121,7 +127,7 @@ class PartnerDriver:
     def run(self, page: Page, url: str, settle_s: float = 1.5, stop_at_datadog: bool = False) -> PartnerFlow:
         """Follow the partner's flow to its success or error page (or, with stop_at_datadog, only until
         the partner hands the browser to Datadog)."""
-        flow = PartnerFlow(start_url=url)
+        flow = PartnerFlow(start_url=url, authorize_path=self.authorize_path)
         with self._watching(page, flow):
             self._walk(page, url, flow, stop_at_datadog)
             if flow.outcome in ("success", "failure"):
@@ -138,7 +144,7 @@ class PartnerDriver:
 
     def deliver(self, page: Page, url: str) -> PartnerFlow:
         """Open a (possibly forged) callback URL in the partner's session and see where it ends."""
-        flow = PartnerFlow(start_url=url)
+        flow = PartnerFlow(start_url=url, authorize_path=self.authorize_path)
         with self._watching(page, flow):
             try:
                 page.goto(url, wait_until="domcontentloaded")

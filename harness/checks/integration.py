@@ -141,7 +141,7 @@ def _state_sent(flow) -> str | None:
     for url in flow.navigations:
         if url == flow.callback_url or (flow.callback_url or "").startswith(url + "#"):
             break
-        if urlsplit(url).path == "/oauth2/v1/authorize":
+        if urlsplit(url).path == flow.authorize_path:
             sent = _query(url).get("state", sent)
     return sent
 

@@ -94,11 +94,18 @@ class NetworkKeys(_Strict):
     chromium_spki: Any = None
 
 
+class EndpointsKeys(_Strict):
+    authorize: Any = None
+    token: Any = None
+    revoke: Any = None
+
+
 class TargetsFileKeys(_Strict):
     targets: list[TargetKeys] | None = None
     network: NetworkKeys | None = None
     emulator_control_url: Any = None
     recipes: Any = None  # a page recipes file, relative to the targets file (harness/config/recipes.py)
+    endpoints: EndpointsKeys | None = None  # OAuth endpoint paths, when not Datadog's documented ones
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:

@@ -27,7 +27,7 @@ from harness.config.schema import check_known_keys
 from harness.config.urls import is_loopback_http
 from core.network import Network
 from core.redact import REDACTOR
-from core.sites import Site, SiteRegistry, load_registry
+from core.sites import DOCUMENTED_ENDPOINTS, Endpoints, Site, SiteRegistry, load_registry
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -67,6 +67,7 @@ class Target:
     foreign_org: str | None = None  # another org of the same user, outside the client's sandbox (negative tests)
     emulated: bool = False
     integration: IntegrationConfig | None = None  # the partner's own app, driven from its onboarding URL
+    endpoints: Endpoints = DOCUMENTED_ENDPOINTS  # the targets file's `endpoints`, for every target
 
     @property
     def login_key(self) -> tuple[str, str]:
@@ -161,6 +162,7 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
     if not isinstance(data, dict) or not isinstance(data.get("targets"), list) or not data["targets"]:
         raise ConfigError(f"{source}: 'targets' must be a non-empty list")
     check_known_keys(data, source)
+    endpoints = parse_endpoints(data.get("endpoints"), source)
     base_dir = base_dir or Path(".")
     targets: list[Target] = []
     for i, raw in enumerate(data["targets"]):
@@ -219,7 +221,7 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
             integration = parse_integration(raw["integration"], source, f"{where}.integration", client.id, client.name)
         targets.append(Target(name=name, site=site, org=str(_req(raw, "org", source, where)), client=client,
                               redirect_uri=redirect, user=user, org_id=raw.get("org_id"),
-                              foreign_org=raw.get("foreign_org"), integration=integration))
+                              foreign_org=raw.get("foreign_org"), integration=integration, endpoints=endpoints))
     names = [t.name for t in targets]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
@@ -227,6 +229,23 @@ def parse_targets(data: object, source: str, env: dict[str, str], registry: Site
     network = parse_network(_substitute(data.get("network") or {}, env, source, "network"), source, base_dir)
     return HarnessConfig(targets=targets, network=network, source=source,
                          control_url=data.get("emulator_control_url"), recipes=parse_recipes(data, source, base_dir))
+
+
+_ENDPOINT_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+
+
+def parse_endpoints(raw, source: str) -> Endpoints:
+    """`endpoints: {authorize, token, revoke}`: paths (the hosts come from the site); absent keys keep
+    Datadog's documented paths."""
+    if raw is None:
+        return DOCUMENTED_ENDPOINTS
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: endpoints must be a mapping of paths (authorize, token, revoke)")
+    for key, value in raw.items():
+        if not isinstance(value, str) or not _ENDPOINT_PATH.match(value) or "//" in value:
+            raise ConfigError(f"{source}: endpoints.{key} must be a path starting with '/' (no host, query or "
+                              f"fragment: the host comes from the site), got {value!r}")
+    return dataclasses.replace(DOCUMENTED_ENDPOINTS, **raw)
 
 
 def parse_recipes(data: dict, source: str, base_dir: Path) -> Recipes:

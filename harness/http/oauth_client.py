@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 from harness.http.exchange import DatadogHTTP, Exchange
 from core.pkce import PKCE
 from core.redact import REDACTOR
+from core.sites import DOCUMENTED_ENDPOINTS, Endpoints
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ def api_origin(domain: str) -> str:
 
 
 def authorize_url(web_origin: str, client_id: str, redirect_uri: str, state: str | None,
-                  pkce: PKCE | None, scope: str | None = None, extra: list[tuple[str, str]] | None = None) -> str:
+                  pkce: PKCE | None, scope: str | None = None, extra: list[tuple[str, str]] | None = None,
+                  endpoints: Endpoints = DOCUMENTED_ENDPOINTS) -> str:
     params: list[tuple[str, str]] = [("redirect_uri", redirect_uri), ("client_id", client_id),
                                      ("response_type", "code")]
     if pkce is not None:
@@ -38,23 +40,25 @@ def authorize_url(web_origin: str, client_id: str, redirect_uri: str, state: str
     if scope is not None:
         params.append(("scope", scope))
     params += extra or []
-    return f"{web_origin}/oauth2/v1/authorize?{urlencode(params, quote_via=quote)}"
+    return f"{web_origin}{endpoints.authorize}?{urlencode(params, quote_via=quote)}"
 
 
 class OAuthClient:
-    def __init__(self, http: DatadogHTTP, credentials: ClientCredentials, domain: str):
+    def __init__(self, http: DatadogHTTP, credentials: ClientCredentials, domain: str,
+                 endpoints: Endpoints = DOCUMENTED_ENDPOINTS):
         self.http = http
         self.credentials = credentials
         self.domain = domain
+        self.endpoints = endpoints
         REDACTOR.add(credentials.client_secret, "client_secret")
 
     @property
     def token_url(self) -> str:
-        return f"{api_origin(self.domain)}/oauth2/v1/token"
+        return f"{api_origin(self.domain)}{self.endpoints.token}"
 
     @property
     def revoke_url(self) -> str:
-        return f"{api_origin(self.domain)}/oauth2/v1/revoke"
+        return f"{api_origin(self.domain)}{self.endpoints.revoke}"
 
     def _post(self, url: str, fields: dict[str, str], body_format: str, label: str,
               basic: bool = False, content_type: str | None = None) -> Exchange:

@@ -102,6 +102,24 @@ def test_wrong_secret_fails_at_credentials_with_the_fix(document, tmp_path):
     assert "not-the-secret-0123456789" not in run.out and good not in run.out
 
 
+def test_endpoints_in_the_targets_file_are_where_the_doctor_goes(document, tmp_path):
+    """A token path Datadog does not serve fails at credentials naming the URL and the key; the alias the
+    emulator serves too (/api/v2/oauth2/token, seen in Datadog's newer clients) passes every step."""
+    document["endpoints"] = {"token": "/oauth2/v9/token"}
+    run = doctor("--targets", _write(tmp_path, document), "--target", TARGET, cwd=tmp_path)
+    _timed("moved token endpoint", run)
+    line = run.line("credentials")
+    assert run.returncode == 1 and "FAIL" in line, run.out
+    assert "no token endpoint at https://api.datadoghq.com/oauth2/v9/token (404)" in line
+    assert line.endswith("the targets file's endpoints.token (now '/oauth2/v9/token')")
+    document["endpoints"] = {"token": "/api/v2/oauth2/token"}
+    run = doctor("--targets", _write(tmp_path, document), "--target", TARGET, cwd=tmp_path)
+    _timed("token endpoint at its v2 alias", run)
+    assert run.returncode == 0, run.out
+    for step in ("credentials", "login", "consent", "api"):
+        assert "ok" in run.line(step).split()[2], run.line(step)
+
+
 def test_wrong_ca_fails_at_tls_naming_the_issuer(document, tmp_path):
     other = tmp_path / "other-ca.pem"
     trustme.CA(organization_name="Not the emulator CA").cert_pem.write_to_path(str(other))

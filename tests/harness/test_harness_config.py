@@ -658,3 +658,34 @@ def test_free_form_maps_take_any_key(workdir):
     cfg = load(workdir, data)
     assert cfg.network.resolve("my-proxy.internal") == ("127.0.0.1", 9000)
     assert cfg.targets[0].integration.login.fields == (("Work e-mail", "a@b.c"),)
+
+
+# ---- endpoints: OAuth paths a user can change -------------------------------------------------------
+
+def test_endpoints_default_to_datadogs_documented_paths(workdir):
+    target = load(workdir, base()).targets[0]
+    assert (target.endpoints.authorize, target.endpoints.token, target.endpoints.revoke) == \
+        ("/oauth2/v1/authorize", "/oauth2/v1/token", "/oauth2/v1/revoke")
+
+
+def test_endpoints_set_in_the_file_reach_every_target_and_keep_the_others(workdir):
+    data = base()
+    data["endpoints"] = {"token": "/api/v2/oauth2/token"}
+    targets = load(workdir, data).targets
+    assert {t.endpoints.token for t in targets} == {"/api/v2/oauth2/token"}
+    assert {t.endpoints.authorize for t in targets} == {"/oauth2/v1/authorize"}
+
+
+@pytest.mark.parametrize("value", ["oauth2/v1/token", "https://api.datadoghq.com/oauth2/v1/token",
+                                   "/oauth2/v1/token?x=1", "/oauth2/v1/token#f", "//evil.example/token",
+                                   "/oauth2 token", 7, None])
+def test_an_endpoint_that_is_not_a_path_is_refused(workdir, value):
+    data = base()
+    data["endpoints"] = {"revoke": value}
+    config_error(workdir, data, "endpoints.revoke must be a path starting with '/'")
+
+
+def test_an_unknown_endpoint_is_an_error_with_a_did_you_mean(workdir):
+    data = base()
+    data["endpoints"] = {"tokens": "/oauth2/v1/token"}
+    config_error(workdir, data, "endpoints.tokens: unknown key", "did you mean 'token'?")

@@ -96,6 +96,22 @@ def test_token_url_from_the_callback_domain(mock):
         assert oauth(mock, site.domain).revoke_url == site.revoke_url
 
 
+def test_configured_endpoints_are_where_every_call_goes(mock):
+    from core.sites import Endpoints
+
+    moved = Endpoints(authorize="/oauth2/v2/authorize", token="/api/v2/oauth2/token", revoke="/api/v2/oauth2/revoke")
+    client = OAuthClient(mock.http, ClientCredentials(CLIENT_ID, SECRET), "datadoghq.eu", moved)
+    client.exchange_code("code-ep-1", REDIRECT, "v" * 43)
+    client.refresh("refresh-ep-1")
+    client.exchange_code_with_get("code-ep-2", REDIRECT, "v" * 43)
+    client.revoke("token-ep-1")
+    assert [(r.method, r.url.host, r.url.path) for r in mock.requests] == [
+        ("POST", "api.datadoghq.eu", "/api/v2/oauth2/token"), ("POST", "api.datadoghq.eu", "/api/v2/oauth2/token"),
+        ("GET", "api.datadoghq.eu", "/api/v2/oauth2/token"), ("POST", "api.datadoghq.eu", "/api/v2/oauth2/revoke")]
+    url = authorize_url("https://app.datadoghq.eu", CLIENT_ID, REDIRECT, "st", None, endpoints=moved)
+    assert url.startswith("https://app.datadoghq.eu/oauth2/v2/authorize?redirect_uri=")
+
+
 def test_client_secret_registered(mock):
     oauth(mock, secret="client-secret-registered-42")
     assert "client-secret-registered-42" in REDACTOR

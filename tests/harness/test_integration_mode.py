@@ -421,3 +421,16 @@ def test_the_warm_tab_is_kept_only_when_the_partner_page_was_left_still(outcome,
         pass
     session.close()
     assert ended == [kept]
+
+
+def test_the_partners_hand_over_is_recognised_at_the_configured_authorize_path():
+    from harness.browser.partner import PartnerFlow
+
+    hops = ["https://app.partner.example/start", "https://app.datadoghq.eu/oauth2/v2/authorize?client_id=c&state=s1",
+            "https://app.datadoghq.eu/account/login", "https://app.datadoghq.eu/oauth2/v2/authorize?client_id=c",
+            "https://app.partner.example/cb?code=x"]
+    documented = PartnerFlow(start_url=hops[0], navigations=hops)
+    moved = PartnerFlow(start_url=hops[0], navigations=hops, authorize_path="/oauth2/v2/authorize")
+    assert documented.authorize_urls == [] and documented.datadog_authorize_hosts == []
+    assert moved.authorize_urls == [hops[1]]  # Datadog's own hop after its login is not the partner's
+    assert moved.datadog_authorize_hosts == ["app.datadoghq.eu"]
