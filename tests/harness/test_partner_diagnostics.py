@@ -163,13 +163,16 @@ def _settles(page, driver, within_s=2.0):
     return False
 
 
+def _quick_settling_driver(tmp_path) -> PartnerDriver:
+    config = IntegrationConfig(onboarding_url=f"{ORIGIN}/start", redirect_uri=f"{ORIGIN}/cb", client_ids=("c",),
+                               success_text="All set", settle_s=0.1)
+    return PartnerDriver(config, ConsentDriver(None, None, "EU1", snapshot_dir=tmp_path), screenshots=False)
+
+
 def test_a_superseded_navigation_whose_finish_event_is_lost_does_not_hold_the_page_unsettled(tmp_path):
     # seen in Chromium: a document that starts the next navigation while it loads (location.replace in an
     # inline script) is answered but never reported finished or failed; the page it went on to settles
-    config = IntegrationConfig(onboarding_url=f"{ORIGIN}/start", redirect_uri=f"{ORIGIN}/cb", client_ids=("c",),
-                               success_text="All set", settle_s=0.1)
-    driver = PartnerDriver(config, ConsentDriver(None, None, "EU1", snapshot_dir=tmp_path), screenshots=False)
-    page = _FakePage()
+    driver, page = _quick_settling_driver(tmp_path), _FakePage()
     with driver._watching(page, PartnerFlow(start_url=f"{ORIGIN}/start")):
         start = _FakeRequest(page, f"{ORIGIN}/start")
         page.emit("request", start)
@@ -183,10 +186,7 @@ def test_a_superseded_navigation_whose_finish_event_is_lost_does_not_hold_the_pa
 
 
 def test_an_answered_navigation_counts_as_loaded_once_its_document_is_complete(tmp_path):
-    config = IntegrationConfig(onboarding_url=f"{ORIGIN}/start", redirect_uri=f"{ORIGIN}/cb", client_ids=("c",),
-                               success_text="All set", settle_s=0.1)
-    driver = PartnerDriver(config, ConsentDriver(None, None, "EU1", snapshot_dir=tmp_path), screenshots=False)
-    page = _FakePage()
+    driver, page = _quick_settling_driver(tmp_path), _FakePage()
     with driver._watching(page, PartnerFlow(start_url=f"{ORIGIN}/start")):
         login = _FakeRequest(page, f"{ORIGIN}/login")
         page.emit("request", login)
