@@ -36,8 +36,7 @@ from core.scopes import fill_placeholders, load_catalogue
 from harness.config.recipes import Recipes, load_recipes
 from harness.config.targets import HarnessConfig, Target
 from harness.http.exchange import DatadogHTTP
-from harness.grants import oauth_client
-from harness.http.oauth_client import OAuthClient, authorize_url
+from harness.http.oauth_client import OAuthClient, authorize_url, oauth_client
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 4
 CONNECT_TIMEOUT_S = 5.0

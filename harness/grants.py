@@ -13,12 +13,7 @@ from core.pkce import PKCE
 from harness.browser.consent import FlowResult
 from harness.config.targets import Target
 from harness.http.exchange import DatadogHTTP, Exchange
-from harness.http.oauth_client import ClientCredentials, OAuthClient
-
-
-def oauth_client(http: DatadogHTTP, target: Target, domain: str | None = None) -> OAuthClient:
-    return OAuthClient(http, ClientCredentials(target.client.id, target.client.secret, target.client.kind),
-                       domain or target.site.domain, target.endpoints)
+from harness.http.oauth_client import oauth_client
 
 
 @dataclass

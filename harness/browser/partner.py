@@ -38,8 +38,6 @@ from harness.browser.evidence import capture_page, page_screenshot, save_page
 SUCCESS_SETTLE_S = 0.5  # after a success page: how long it must stay (a refusal is watched for settle_s)
 
 
-
-
 @dataclass
 class PartnerFlow:
     start_url: str

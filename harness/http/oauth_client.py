@@ -43,6 +43,13 @@ def authorize_url(web_origin: str, client_id: str, redirect_uri: str, state: str
     return f"{web_origin}{endpoints.authorize}?{urlencode(params, quote_via=quote)}"
 
 
+def oauth_client(http: DatadogHTTP, target, domain: str | None = None) -> OAuthClient:
+    """The OAuth client of a configured target (harness.config.targets.Target): its credentials, its
+    endpoints, on `domain` (the callback's) or its site's."""
+    return OAuthClient(http, ClientCredentials(target.client.id, target.client.secret, target.client.kind),
+                       domain or target.site.domain, target.endpoints)
+
+
 class OAuthClient:
     def __init__(self, http: DatadogHTTP, credentials: ClientCredentials, domain: str,
                  endpoints: Endpoints = DOCUMENTED_ENDPOINTS):
