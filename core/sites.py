@@ -45,18 +45,6 @@ class Site:
         return f"https://{self.api_host}"
 
     @property
-    def authorize_url(self) -> str:
-        return f"{self.web_origin}{DOCUMENTED_ENDPOINTS.authorize}"
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.api_origin}{DOCUMENTED_ENDPOINTS.token}"
-
-    @property
-    def revoke_url(self) -> str:
-        return f"{self.api_origin}{DOCUMENTED_ENDPOINTS.revoke}"
-
-    @property
     def hosts(self) -> tuple[str, ...]:
         return (self.web_host, self.api_host, self.logs_intake_host, self.event_intake_host)
 

@@ -36,7 +36,7 @@ from core.scopes import fill_placeholders, load_catalogue
 from harness.config.recipes import Recipes, load_recipes
 from harness.config.targets import HarnessConfig, Target
 from harness.http.exchange import DatadogHTTP
-from harness.http.oauth_client import OAuthClient, authorize_url, oauth_client
+from harness.http.oauth_client import OAuthClient, oauth_client, target_authorize_url
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 4
 CONNECT_TIMEOUT_S = 5.0
@@ -337,8 +337,7 @@ def check_consent(browser: DoctorBrowser, http: DatadogHTTP, target: Target) -> 
 
     pkce = PKCE.generate()
     state = secrets.token_urlsafe(16)
-    url = authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, state, pkce,
-                        endpoints=target.endpoints)
+    url = target_authorize_url(target, state, pkce)
     try:
         context = browser.new_context(storage_state=browser.sessions.get(target.login_key))
         try:

@@ -95,12 +95,11 @@ def test_marketplace_key_needs_api_keys_write(target, browser_sessions, http, ve
     narrower = [s for s in target.client.scopes if s != AK]
     if not narrower:
         pytest.skip("the client has no scope besides api_keys_write")
-    from harness.http.oauth_client import authorize_url
+    from harness.http.oauth_client import target_authorize_url
     from core.pkce import PKCE
     from fixtures.grants import new_state
     pkce, state = PKCE.generate(), new_state()
-    url = authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, state, pkce,
-                        scope=" ".join(narrower), endpoints=target.endpoints)
+    url = target_authorize_url(target, state, pkce, scope=" ".join(narrower))
     auth = authorize(browser_sessions, target, pkce=pkce, state=state, url=url, back_channel=True)
     if auth.code is None:
         pytest.skip(f"Datadog does not narrow scopes at authorize for this client: "

@@ -26,7 +26,7 @@ from core.pkce import PKCE
 from core.redact import REDACTOR
 from harness.browser.evidence import capture_page, page_screenshot, save_page, status_text
 from harness.config.recipes import Locator, Recipes, builtin_recipes
-from harness.http.oauth_client import authorize_url
+from harness.http.oauth_client import target_authorize_url
 
 DATADOG_SUFFIXES = ("datadoghq.com", "datadoghq.eu", "ddog-gov.com")
 
@@ -143,8 +143,7 @@ def login_start(recipes: Recipes, target) -> str:
     a fresh authorize URL of the target's client, from which Datadog sends the browser to its login."""
     if recipes.login_path is not None:
         return f"{target.site.web_origin}{recipes.login_path}"
-    return authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, secrets.token_urlsafe(16),
-                         PKCE.generate(), endpoints=target.endpoints)
+    return target_authorize_url(target, secrets.token_urlsafe(16), PKCE.generate())
 
 
 def short_url(url: str) -> str:
@@ -190,6 +189,19 @@ def is_datadog_host(host: str) -> bool:
     return any(host == s or host.endswith("." + s) for s in DATADOG_SUFFIXES)
 
 
+def request_line(method: str, url: str) -> str:
+    """`POST https://host/path`: no query (it carries the state and the PKCE challenge)."""
+    parts = urlsplit(url)
+    return f"{method} {parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def page_not_in_time(method: str, url: str, seconds: float, why: str) -> TargetUnavailable:
+    """Datadog did not deliver a page in time: the target's fault ("Datadog unreachable or 5xx"), one wording
+    for the rendered flow and the posted consent form."""
+    return TargetUnavailable(f"Datadog's page did not arrive in time: {request_line(method, url)} still "
+                             f"unanswered after {seconds:.0f} s ({why})")
+
+
 class SlowPageWatch:
     """Datadog documents the browser is still waiting for. When a browser wait gives up (a Playwright
     timeout: goto, a click waiting for its navigation; or an unrecognised page) while one of them has
@@ -232,11 +244,8 @@ class SlowPageWatch:
         slow = self.slowest()
         if slow is not None:
             request, seconds = slow
-            parts = urlsplit(request.url)  # no query: it carries the state and the PKCE challenge
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            where = f"{request.method} {parts.scheme}://{parts.netloc}{parts.path}"
-            raise TargetUnavailable(f"Datadog's page did not arrive in time: {where} still unanswered after "
-                                    f"{seconds:.0f} s ({first})") from exc
+            raise page_not_in_time(request.method, request.url, seconds, first) from exc
 
     def slowest(self) -> tuple | None:
         """(request, seconds) of the longest-pending Datadog document, if it has waited SLOW_S or more."""

@@ -22,7 +22,7 @@ import lxml.html
 
 from core.errors import TargetUnavailable
 from core.redact import REDACTOR
-from harness.browser.consent import FlowResult, PageVisit, is_datadog_host
+from harness.browser.consent import FlowResult, PageVisit, is_datadog_host, page_not_in_time, request_line
 from harness.config.recipes import Locator, Recipes
 
 MAX_HOPS = 5  # authorize -> (a same-host redirect or two) -> the consent page
@@ -122,13 +122,10 @@ def _request(client: httpx.Client, method: str, url: str, headers: dict, content
     try:
         return client.request(method, url, headers=headers, content=content)
     except httpx.TransportError as exc:
-        parts = urlsplit(url)  # no query: it carries the state and the PKCE challenge
-        where = f"{method} {parts.scheme}://{parts.netloc}{parts.path}"
         how = f"{type(exc).__name__}, consent form posted without rendering"
         if isinstance(exc, httpx.TimeoutException):
-            raise TargetUnavailable(f"Datadog's page did not arrive in time: {where} still unanswered after "
-                                    f"{FORM_TIMEOUT_S:.0f} s ({how})") from exc
-        raise TargetUnavailable(f"Datadog unreachable: {where} failed ({how})") from exc
+            raise page_not_in_time(method, url, FORM_TIMEOUT_S, how) from exc
+        raise TargetUnavailable(f"Datadog unreachable: {request_line(method, url)} failed ({how})") from exc
 
 
 def _submit(doc, button, page_url: str):

@@ -43,6 +43,13 @@ def authorize_url(web_origin: str, client_id: str, redirect_uri: str, state: str
     return f"{web_origin}{endpoints.authorize}?{urlencode(params, quote_via=quote)}"
 
 
+def target_authorize_url(target, state: str | None, pkce: PKCE | None, scope: str | None = None) -> str:
+    """A configured target's authorization request (harness.config.targets.Target): its site's web host,
+    its client and redirect URI, its endpoints.authorize."""
+    return authorize_url(target.site.web_origin, target.client.id, target.redirect_uri, state, pkce, scope,
+                         endpoints=target.endpoints)
+
+
 def oauth_client(http: DatadogHTTP, target, domain: str | None = None) -> OAuthClient:
     """The OAuth client of a configured target (harness.config.targets.Target): its credentials, its
     endpoints, on `domain` (the callback's) or its site's."""

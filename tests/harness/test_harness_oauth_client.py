@@ -92,8 +92,8 @@ def test_token_url_from_the_callback_domain(mock):
     assert oauth(mock, "us3.datadoghq.com").revoke_url == "https://api.us3.datadoghq.com/oauth2/v1/revoke"
     assert api_origin("ap1.datadoghq.com") == "https://api.ap1.datadoghq.com"
     for site in load_registry():
-        assert oauth(mock, site.domain).token_url == site.token_url
-        assert oauth(mock, site.domain).revoke_url == site.revoke_url
+        assert oauth(mock, site.domain).token_url == f"{site.api_origin}/oauth2/v1/token"
+        assert oauth(mock, site.domain).revoke_url == f"{site.api_origin}/oauth2/v1/revoke"
 
 
 def test_configured_endpoints_are_where_every_call_goes(mock):
@@ -110,6 +110,14 @@ def test_configured_endpoints_are_where_every_call_goes(mock):
         ("GET", "api.datadoghq.eu", "/api/v2/oauth2/token"), ("POST", "api.datadoghq.eu", "/api/v2/oauth2/revoke")]
     url = authorize_url("https://app.datadoghq.eu", CLIENT_ID, REDIRECT, "st", None, endpoints=moved)
     assert url.startswith("https://app.datadoghq.eu/oauth2/v2/authorize?redirect_uri=")
+    # a configured target's: every flow, the login start and the doctor build theirs so
+    from types import SimpleNamespace
+
+    from harness.http.oauth_client import target_authorize_url, oauth_client
+    target = SimpleNamespace(site=load_registry().get("EU1"), client=SimpleNamespace(id=CLIENT_ID, secret=SECRET,
+                             kind="test"), redirect_uri=REDIRECT, endpoints=moved)
+    assert target_authorize_url(target, "st", None) == url
+    assert oauth_client(mock.http, target).token_url == "https://api.datadoghq.eu/api/v2/oauth2/token"
 
 
 def test_client_secret_registered(mock):

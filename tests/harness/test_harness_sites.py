@@ -38,9 +38,7 @@ def test_environments(registry):
 
 def test_urls(registry):
     us1, eu1, us3 = registry.get("US1"), registry.get("EU1"), registry.get("US3")
-    assert us1.authorize_url == "https://app.datadoghq.com/oauth2/v1/authorize"
-    assert us1.token_url == "https://api.datadoghq.com/oauth2/v1/token"
-    assert eu1.revoke_url == "https://api.datadoghq.eu/oauth2/v1/revoke"
+    assert us1.web_origin == "https://app.datadoghq.com" and eu1.api_origin == "https://api.datadoghq.eu"
     assert us3.web_origin == "https://us3.datadoghq.com" and us3.api_origin == "https://api.us3.datadoghq.com"
     for site in registry:
         assert site.api_host == f"api.{site.domain}"  # what the harness builds from a callback's domain

@@ -388,7 +388,7 @@ def test_section_round_trips_through_a_targets_file():
 @pytest.mark.parametrize("outcome, error, kept", [
     ("success", None, True), ("failure", None, True), ("at_datadog", None, True),
     ("stuck", None, False),  # a stuck or looping partner page may still navigate: not lent to the next test
-    ("failure", "net::ERR_CONNECTION_REFUSED", False), ("raises", None, False),
+    ("stuck", "net::ERR_CONNECTION_REFUSED", False), ("raises", None, False),
 ])
 def test_the_warm_tab_is_kept_only_when_the_partner_page_was_left_still(outcome, error, kept, monkeypatch, tmp_path):
     from types import SimpleNamespace
